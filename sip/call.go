@@ -1,0 +1,479 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// EndCause says how a call leg ended.
+type EndCause string
+
+const (
+	// EndCancel: the caller cancelled before the answer (RFC 3261 section 9).
+	EndCancel EndCause = "cancel"
+	// EndBye: the caller hung up with BYE.
+	EndBye EndCause = "bye"
+	// EndLocal: hotline hung up (BYE sent by us).
+	EndLocal EndCause = "local"
+)
+
+// InboundCall is one caller's leg: the INVITE server transaction and, once
+// answered, the dialog. The call flow drives it; the server feeds it the
+// caller's in-dialog requests.
+type InboundCall struct {
+	// ID is the SIP Call-ID.
+	ID string
+	// Caller is the user part of From (the caller's number); data, never
+	// to be logged (R12).
+	Caller string
+	// Called is the user part of the Request-URI (the number dialled).
+	Called string
+	// Transport is "UDP" or "TCP".
+	Transport string
+	// Offer is the caller's initial SDP offer.
+	Offer Offer
+	// Arrived is when the INVITE reached the server.
+	Arrived time.Time
+
+	srv *Server
+	req *sip.Request
+	tx  sip.ServerTransaction
+	dlg *sipgo.DialogServerSession
+
+	final       chan struct{} // closed once a final response went out
+	finalOnce   sync.Once
+	finalStatus int
+
+	done     chan struct{} // closed when the leg has ended
+	doneOnce sync.Once
+	endCause EndCause
+
+	digits chan byte
+
+	rejecting atomic.Bool // a final error response is on its way
+
+	mu        sync.Mutex
+	localIP   netip.Addr
+	answer    Answer
+	answered  bool
+	onMedia   func(Offer)
+	reinvite  *pendingReInvite
+	sessionID uint64
+}
+
+type pendingReInvite struct {
+	cseq  uint32
+	acked chan struct{}
+}
+
+func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, dlg *sipgo.DialogServerSession, off Offer) *InboundCall {
+	c := &InboundCall{
+		ID:        callIDOf(req),
+		Caller:    req.From().Address.User,
+		Called:    req.Recipient.User,
+		Transport: strings.ToUpper(req.Transport()),
+		Offer:     off,
+		Arrived:   time.Now(),
+		srv:       s, req: req, tx: tx, dlg: dlg,
+		final:     make(chan struct{}),
+		done:      make(chan struct{}),
+		digits:    make(chan byte, 32),
+		sessionID: rand.Uint64N(1 << 62),
+	}
+	c.localIP = s.cfg.Advertise
+	if !c.localIP.IsValid() {
+		src, _ := netip.ParseAddrPort(req.Source())
+		c.localIP = localAddrFor(src.Addr().Unmap())
+	}
+	return c
+}
+
+// LocalIP is the address hotline advertises to this caller (SDP c= line):
+// the configured advertise address or the one that routes to the caller.
+func (c *InboundCall) LocalIP() netip.Addr { return c.localIP }
+
+// Done is closed when the leg has ended: caller's CANCEL or BYE, or our BYE.
+func (c *InboundCall) Done() <-chan struct{} { return c.done }
+
+// EndCause tells how the leg ended; empty while it is up.
+func (c *InboundCall) EndCause() EndCause {
+	select {
+	case <-c.done:
+		return c.endCause
+	default:
+		return ""
+	}
+}
+
+// FinalStatus is the final response code sent to the INVITE (0 if none yet).
+func (c *InboundCall) FinalStatus() int {
+	select {
+	case <-c.final:
+		return c.finalStatus
+	default:
+		return 0
+	}
+}
+
+// Digits delivers DTMF keys the caller sent by SIP INFO
+// (application/dtmf-relay or application/dtmf).
+func (c *InboundCall) Digits() <-chan byte { return c.digits }
+
+// OnMediaChange registers a function called with every accepted re-offer
+// (re-INVITE or UPDATE with SDP), e.g. to move RTP to a new address.
+func (c *InboundCall) OnMediaChange(f func(Offer)) {
+	c.mu.Lock()
+	c.onMedia = f
+	c.mu.Unlock()
+}
+
+func (c *InboundCall) markFinal(status int) bool {
+	first := false
+	c.finalOnce.Do(func() {
+		c.finalStatus = status
+		close(c.final)
+		first = true
+	})
+	return first
+}
+
+func (c *InboundCall) remoteEnded(cause EndCause) {
+	if cause == EndCancel {
+		c.markFinal(487)
+	}
+	c.end(cause)
+}
+
+func (c *InboundCall) end(cause EndCause) {
+	c.doneOnce.Do(func() {
+		c.endCause = cause
+		close(c.done)
+	})
+}
+
+// Ring sends 180 Ringing (R1: the caller hears ringing at once).
+func (c *InboundCall) Ring() error {
+	select {
+	case <-c.final:
+		return ErrAlreadyFinal
+	default:
+	}
+	if err := c.dlg.Respond(180, "Ringing", nil, c.contactHeader()); err != nil {
+		return c.txError("180 Ringing", err)
+	}
+	c.srv.stats.countResponse(180)
+	return nil
+}
+
+func (c *InboundCall) contactHeader() *sip.ContactHeader {
+	h := c.srv.contact(c.localIP, c.Transport)
+	return &h
+}
+
+func (c *InboundCall) txError(what string, err error) error {
+	select {
+	case <-c.done:
+		return fmt.Errorf("sip: %s: %w", what, ErrCallEnded)
+	default:
+	}
+	if errors.Is(err, sip.ErrTransactionCanceled) {
+		return fmt.Errorf("sip: %s: %w", what, ErrCallEnded)
+	}
+	return fmt.Errorf("sip: %s: %w", what, err)
+}
+
+// Answer sends 200 OK with hotline's SDP answer for RTP on mediaPort and
+// waits for the caller's ACK (RFC 3261 section 13.3.1.4, 2xx retransmitted
+// until then). It returns ErrCallEnded if the caller cancelled first.
+func (c *InboundCall) Answer(ctx context.Context, mediaPort int) error {
+	c.mu.Lock()
+	c.answer = AnswerFor(c.Offer, c.localIP, mediaPort, c.sessionID, 1)
+	body := c.answer.Marshal()
+	c.mu.Unlock()
+
+	res := sip.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
+	res.AppendHeader(c.contactHeader())
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	select {
+	case <-c.final:
+		return ErrAlreadyFinal
+	default:
+	}
+	err := c.dlg.WriteResponse(res)
+	if err != nil && !strings.Contains(err.Error(), "No ACK") {
+		return c.txError("200 OK", err)
+	}
+	c.srv.stats.countResponse(200)
+	c.mu.Lock()
+	c.answered = true
+	c.mu.Unlock()
+	c.markFinal(200)
+	if err != nil {
+		// RFC 3261 section 13.3.1.4: no ACK within 64*T1 — the session
+		// should be ended with BYE; the flow does that on this error.
+		return fmt.Errorf("sip: 200 OK: no ACK from the caller: %w", ErrCallEnded)
+	}
+	return nil
+}
+
+// Reject sends a final error response to the INVITE.
+func (c *InboundCall) Reject(code int, reason string) error {
+	select {
+	case <-c.final:
+		return ErrAlreadyFinal
+	default:
+	}
+	c.rejecting.Store(true)
+	err := c.dlg.Respond(code, reason, nil)
+	c.markFinal(code)
+	if err != nil {
+		return c.txError(fmt.Sprintf("%d %s", code, reason), err)
+	}
+	c.srv.stats.countResponse(code)
+	c.end(EndLocal)
+	return nil
+}
+
+// Hangup ends an answered call from hotline's side with BYE. Under R7 the
+// call flow calls it only after the closing safety timeout, an RTP timeout
+// or at shutdown.
+func (c *InboundCall) Hangup(ctx context.Context) error {
+	c.mu.Lock()
+	answered := c.answered
+	c.mu.Unlock()
+	if !answered {
+		return ErrNotAnswered
+	}
+	select {
+	case <-c.done:
+		return nil
+	default:
+	}
+	err := c.dlg.Bye(ctx)
+	c.end(EndLocal)
+	if err != nil {
+		return fmt.Errorf("sip: BYE: %w", err)
+	}
+	return nil
+}
+
+// Release forgets the call once its flow is over.
+func (c *InboundCall) Release() {
+	c.srv.forget(c)
+	c.dlg.Close()
+}
+
+// matches checks that an in-dialog request carries our To tag (the dialog
+// ID of RFC 3261 section 12), not only our Call-ID.
+func (c *InboundCall) matches(req *sip.Request) bool {
+	ourTag, _ := c.dlg.InviteRequest.To().Params.Get("tag")
+	tag, _ := req.To().Params.Get("tag")
+	return tag != "" && tag == ourTag
+}
+
+func (c *InboundCall) handleBye(req *sip.Request, tx sip.ServerTransaction) {
+	if err := c.dlg.ReadBye(req, tx); err != nil {
+		c.srv.respond(tx, req, 400, "Bad Request", warning(err.Error()))
+		return
+	}
+	c.srv.stats.countResponse(200)
+	c.srv.log.Info("caller hung up", "call_id", c.ID)
+	c.end(EndBye)
+}
+
+func (c *InboundCall) handleAck(req *sip.Request, tx sip.ServerTransaction) {
+	c.mu.Lock()
+	p := c.reinvite
+	if p != nil && req.CSeq().SeqNo == p.cseq {
+		c.reinvite = nil
+		close(p.acked)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	_ = c.dlg.ReadAck(req, tx)
+}
+
+// handleReInvite answers a session refresh or media change without
+// touching the call (RFC 3261 section 14.2: a failed re-INVITE leaves the
+// session as it was).
+func (c *InboundCall) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	c.mu.Lock()
+	answered, pending := c.answered, c.reinvite != nil
+	c.mu.Unlock()
+	if !answered {
+		c.srv.respond(tx, req, 491, "Request Pending")
+		return
+	}
+	if pending {
+		// RFC 3261 section 14.2: a re-INVITE while one is in progress.
+		c.srv.respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
+		return
+	}
+	if err := c.dlg.ReadRequest(req, tx); err != nil {
+		c.srv.respond(tx, req, 500, "Server Internal Error", warning("CSeq out of order"))
+		return
+	}
+	body, ok := c.reoffer(req, tx)
+	if !ok {
+		return
+	}
+	res := sip.NewSDPResponseFromRequest(req, body)
+	res.AppendHeader(c.contactHeader())
+	p := &pendingReInvite{cseq: req.CSeq().SeqNo, acked: make(chan struct{})}
+	c.mu.Lock()
+	c.reinvite = p
+	c.mu.Unlock()
+	if err := tx.Respond(res); err != nil {
+		c.srv.log.Warn("re-INVITE answer failed", "call_id", c.ID, "error", err)
+		return
+	}
+	c.srv.stats.countResponse(200)
+	// The INVITE server transaction ends at the 2xx (RFC 6026): the TU
+	// retransmits it until the ACK comes (RFC 3261 section 13.3.1.4).
+	go c.retransmit2xx(tx, res, p)
+}
+
+func (c *InboundCall) retransmit2xx(tx sip.ServerTransaction, res *sip.Response, p *pendingReInvite) {
+	interval := sip.T1
+	deadline := time.NewTimer(64 * sip.T1)
+	defer deadline.Stop()
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.acked:
+			return
+		case <-c.done:
+			return
+		case <-deadline.C:
+			c.mu.Lock()
+			if c.reinvite == p {
+				c.reinvite = nil
+			}
+			c.mu.Unlock()
+			return
+		case <-t.C:
+			_ = tx.Respond(res)
+			interval = min(2*interval, sip.T2)
+			t.Reset(interval)
+		}
+	}
+}
+
+// reoffer applies the SDP in a re-INVITE or UPDATE and returns the answer
+// body. An offerless request gets the current session as the offer; an
+// unacceptable re-offer is refused with 488 and changes nothing.
+func (c *InboundCall) reoffer(req *sip.Request, tx sip.ServerTransaction) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(strings.TrimSpace(string(req.Body()))) == 0 {
+		return c.answer.Marshal(), true
+	}
+	off, err := ParseOffer(req.Body())
+	if err != nil {
+		c.mu.Unlock()
+		c.srv.rejectOffer(req, tx, err)
+		c.mu.Lock()
+		return nil, false
+	}
+	next := AnswerFor(off, c.localIP, c.answer.Port, c.sessionID, c.answer.SessionVersion)
+	if next != c.answer {
+		// RFC 3264 section 8: a changed description carries a new version.
+		next.SessionVersion = c.answer.SessionVersion + 1
+		c.answer = next
+	}
+	if f := c.onMedia; f != nil {
+		f(off)
+	}
+	return c.answer.Marshal(), true
+}
+
+func (c *InboundCall) handleUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	// RFC 3311: UPDATE refreshes a session (RFC 4028) or changes it.
+	c.mu.Lock()
+	answered := c.answered
+	c.mu.Unlock()
+	if len(strings.TrimSpace(string(req.Body()))) == 0 || !answered {
+		c.srv.respond(tx, req, 200, "OK", c.contactHeader())
+		return
+	}
+	body, ok := c.reoffer(req, tx)
+	if !ok {
+		return
+	}
+	res := sip.NewSDPResponseFromRequest(req, body)
+	res.AppendHeader(c.contactHeader())
+	if err := tx.Respond(res); err == nil {
+		c.srv.stats.countResponse(200)
+	}
+}
+
+func (c *InboundCall) handleInfo(req *sip.Request, tx sip.ServerTransaction) {
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = strings.ToLower(strings.TrimSpace(strings.Split(h.Value(), ";")[0]))
+	}
+	key, ok := byte(0), false
+	switch ct {
+	case "application/dtmf-relay":
+		key, ok = parseDTMFRelay(string(req.Body()))
+	case "application/dtmf":
+		key, ok = normaliseKey(strings.TrimSpace(string(req.Body())))
+	default:
+		c.srv.respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
+		return
+	}
+	if !ok {
+		c.srv.respond(tx, req, 400, "Bad Request", warning("no DTMF signal in the body"))
+		return
+	}
+	c.srv.respond(tx, req, 200, "OK")
+	select {
+	case c.digits <- key:
+	default:
+	}
+}
+
+// parseDTMFRelay reads "Signal=5\r\nDuration=160" bodies.
+func parseDTMFRelay(body string) (byte, bool) {
+	for _, line := range strings.Split(body, "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "signal") {
+			return normaliseKey(strings.TrimSpace(v))
+		}
+	}
+	return 0, false
+}
+
+func normaliseKey(s string) (byte, bool) {
+	if len(s) != 1 {
+		switch s {
+		case "10":
+			return '*', true
+		case "11":
+			return '#', true
+		}
+		return 0, false
+	}
+	k := s[0]
+	switch {
+	case k >= '0' && k <= '9', k == '*', k == '#':
+		return k, true
+	case k >= 'A' && k <= 'D':
+		return k, true
+	case k >= 'a' && k <= 'd':
+		return k - 'a' + 'A', true
+	}
+	return 0, false
+}
