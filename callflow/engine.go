@@ -1,0 +1,160 @@
+package callflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hotline-dev/hotline/calllog"
+	"github.com/hotline-dev/hotline/config"
+	"github.com/hotline-dev/hotline/metrics"
+	"github.com/hotline-dev/hotline/prompts"
+	"github.com/hotline-dev/hotline/sip"
+)
+
+// Leg is the caller's SIP leg as the flow drives it; *sip.InboundCall is
+// the real one.
+type Leg interface {
+	Ring() error
+	Answer(ctx context.Context, mediaPort int) error
+	Reject(code int, reason string) error
+	Hangup(ctx context.Context) error
+	Done() <-chan struct{}
+	EndCause() sip.EndCause
+	FinalStatus() int
+	Digits() <-chan byte
+	OnMediaChange(func(sip.Offer))
+	Release()
+}
+
+// Media is the caller's RTP session as the flow uses it; *media.Session is
+// the real one.
+type Media interface {
+	LocalPort() int
+	Configure(remote netip.AddrPort, payloadType, dtmfPayloadType uint8) error
+	Start()
+	Play(ctx context.Context, clips ...[]byte) error
+	Digits() <-chan byte
+	Inactive() <-chan struct{}
+	Close() error
+}
+
+// MediaFactory opens the RTP session for a new call.
+type MediaFactory func(callID string) (Media, error)
+
+// Journal is where events and the record go (R6); *calllog.Store is the
+// real one.
+type Journal interface {
+	AppendEvent(calllog.Event) error
+	WriteRecord(ctx context.Context, rec calllog.Record) error
+}
+
+// CallInfo is what the flow knows of a call when it arrives.
+type CallInfo struct {
+	ID      string
+	Caller  string // data only, never logged (R12)
+	Called  string
+	Arrived time.Time
+	Offer   sip.Offer
+}
+
+// Options wires an Engine.
+type Options struct {
+	Config   *config.Config
+	Prompts  *prompts.Catalogue
+	NewMedia MediaFactory
+	Journal  Journal
+	Metrics  *metrics.Recorder // may be nil
+	Clock    Clock             // nil: RealClock
+	Logger   *slog.Logger      // nil: slog.Default()
+	// ClosingPause is the silence between "anything else?" and the thanks
+	// in the closing; zero means the default of 1.5 s.
+	ClosingPause time.Duration
+}
+
+// Engine runs one flow goroutine per call.
+type Engine struct {
+	opts     Options
+	log      *slog.Logger
+	stopping context.Context
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	active   atomic.Int64
+}
+
+// New checks the wiring and returns an Engine ready to take calls.
+func New(opts Options) (*Engine, error) {
+	switch {
+	case opts.Config == nil:
+		return nil, errors.New("callflow: Options.Config is required")
+	case opts.Prompts == nil:
+		return nil, errors.New("callflow: Options.Prompts is required")
+	case opts.NewMedia == nil:
+		return nil, errors.New("callflow: Options.NewMedia is required")
+	case opts.Journal == nil:
+		return nil, errors.New("callflow: Options.Journal is required")
+	}
+	if opts.Clock == nil {
+		opts.Clock = RealClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ClosingPause == 0 {
+		opts.ClosingPause = 1500 * time.Millisecond
+	}
+	if m := opts.Config.Menu; m != nil {
+		ids := []string{m.Prompt}
+		for _, o := range m.Options {
+			if o.Prompt != "" {
+				ids = append(ids, o.Prompt)
+			}
+		}
+		for _, id := range ids {
+			if opts.Prompts.Get(prompts.ID(id)) == nil {
+				return nil, fmt.Errorf("callflow: menu prompt %q is not in the prompt catalogue", id)
+			}
+		}
+	}
+	e := &Engine{opts: opts, log: opts.Logger}
+	e.stopping, e.stop = context.WithCancel(context.Background())
+	return e, nil
+}
+
+// Active is the number of calls whose flow is running.
+func (e *Engine) Active() int { return int(e.active.Load()) }
+
+// HandleInvite runs the flow of a call offered by the SIP server; it is
+// sip.Config.OnInvite and returns when the call is over and recorded.
+func (e *Engine) HandleInvite(c *sip.InboundCall) {
+	e.Run(CallInfo{ID: c.ID, Caller: c.Caller, Called: c.Called, Arrived: c.Arrived, Offer: c.Offer}, c)
+}
+
+// Run runs one call's flow to its end on the calling goroutine.
+func (e *Engine) Run(info CallInfo, leg Leg) {
+	e.wg.Add(1)
+	defer e.wg.Done()
+	e.active.Add(1)
+	defer e.active.Add(-1)
+	c := newCall(e, info, leg)
+	c.run()
+}
+
+// Shutdown ends every call (BYE, reason shutdown, recorded) and waits for
+// their records, or for ctx.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.stop()
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("callflow: shutdown: %d calls still ending: %w", e.Active(), ctx.Err())
+	}
+}

@@ -1,0 +1,459 @@
+package callflow
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hotline-dev/hotline/calllog"
+	"github.com/hotline-dev/hotline/config"
+	"github.com/hotline-dev/hotline/prompts"
+	"github.com/hotline-dev/hotline/sip"
+)
+
+// errBargeIn stops a prompt when the caller presses a key during it.
+var errBargeIn = errors.New("caller pressed a key")
+
+// call is one call's state, owned by its flow goroutine.
+type call struct {
+	e     *Engine
+	cfg   *config.Config
+	clock Clock
+	info  CallInfo
+	leg   Leg
+	media Media
+	log   *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	payloadType atomic.Uint32 // codec of the prompts; follows re-offers
+	answered    bool
+	rec         calllog.Record
+}
+
+func newCall(e *Engine, info CallInfo, leg Leg) *call {
+	c := &call{
+		e: e, cfg: e.opts.Config, clock: e.opts.Clock, info: info, leg: leg,
+		log: e.log.With("call_id", info.ID),
+		rec: calllog.Record{CallID: info.ID, Caller: info.Caller, Called: info.Called, Arrival: info.Arrived},
+	}
+	c.payloadType.Store(uint32(info.Offer.PayloadType))
+	return c
+}
+
+func (c *call) event(typ string, kv ...string) {
+	var data map[string]string
+	if len(kv) > 1 {
+		data = make(map[string]string, len(kv)/2)
+		for i := 0; i+1 < len(kv); i += 2 {
+			data[kv[i]] = kv[i+1]
+		}
+	}
+	if err := c.e.opts.Journal.AppendEvent(calllog.Event{CallID: c.info.ID, At: c.clock.Now(), Type: typ, Data: data}); err != nil {
+		c.log.Error("journal event lost", "event", typ, "error", err)
+	}
+}
+
+// run is the whole life of the call, top to bottom.
+func (c *call) run() {
+	c.e.opts.Metrics.CallArrived()
+	c.event(calllog.EventArrival, calllog.DataCaller, c.info.Caller, calllog.DataCalled, c.info.Called, "codec", codecName(c.info.Offer.PayloadType))
+	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	defer c.cancel(nil)
+
+	select {
+	case <-c.e.stopping.Done():
+		c.reject(503, "Service Unavailable", "shutdown")
+		return
+	default:
+	}
+	m, err := c.e.opts.NewMedia(c.info.ID)
+	if err != nil {
+		c.log.Error("no media session for the call", "error", err)
+		c.reject(503, "Service Unavailable", "no media port")
+		return
+	}
+	c.media = m
+	go c.watch()
+
+	if c.ring() && c.answer() {
+		c.talk()
+	}
+	c.finish()
+}
+
+// watch turns the ways a call can end from outside into the flow's
+// context cause; the first one wins.
+func (c *call) watch() {
+	select {
+	case <-c.leg.Done():
+		c.cancel(ErrCallerHungUp)
+	case <-c.e.stopping.Done():
+		c.cancel(ErrShutdown)
+	case <-c.media.Inactive():
+		c.cancel(ErrRTPTimeout)
+	case <-c.ctx.Done():
+	}
+}
+
+func (c *call) stopped() bool { return c.ctx.Err() != nil }
+
+// sleep waits d on the injected clock, or until the call ends.
+func (c *call) sleep(d time.Duration) error {
+	if d <= 0 {
+		return c.ctx.Err()
+	}
+	t := c.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-c.ctx.Done():
+		return context.Cause(c.ctx)
+	}
+}
+
+// ring sends 180 and lets the phone ring for the answer delay, counted
+// from the INVITE's arrival so time spent queued in the server counts
+// against R1's three-ring budget.
+func (c *call) ring() bool {
+	if err := c.leg.Ring(); err != nil {
+		c.log.Info("ringing failed", "error", err)
+		return false
+	}
+	c.event("ringing")
+	delay := c.cfg.Answer.Delay - c.clock.Now().Sub(c.info.Arrived)
+	return c.sleep(delay) == nil
+}
+
+func (c *call) answer() bool {
+	if err := c.leg.Answer(c.ctx, c.media.LocalPort()); err != nil {
+		c.log.Info("answer failed", "error", err)
+		if !c.stopped() && c.leg.FinalStatus() == 200 {
+			// 200 sent, no ACK (RFC 3261 section 13.3.1.4): end with BYE.
+			c.answered = true
+			c.cancel(errNoACK)
+		}
+		return false
+	}
+	c.answered = true
+	now := c.clock.Now()
+	c.rec.Answer = now
+	c.rec.AnswerDelay = now.Sub(c.info.Arrived)
+	c.rec.AnswerRings = ringsAt(c.rec.AnswerDelay, c.cfg.Ring.Cycle())
+	budget := 3 * c.cfg.Ring.Cycle()
+	c.e.opts.Metrics.CallAnswered(c.rec.AnswerDelay, c.rec.AnswerDelay <= budget)
+	c.event(calllog.EventAnswered, "delay_ms", strconv.FormatInt(c.rec.AnswerDelay.Milliseconds(), 10), "rings", strconv.Itoa(c.rec.AnswerRings))
+	if c.rec.AnswerDelay > budget {
+		c.log.Warn("answered later than three rings (R1)", "delay", c.rec.AnswerDelay)
+	}
+
+	off := c.info.Offer
+	if err := c.media.Configure(off.Remote, off.PayloadType, off.DTMFPayloadType); err != nil {
+		c.log.Error("media configure failed", "error", err)
+	}
+	c.leg.OnMediaChange(func(o sip.Offer) {
+		c.payloadType.Store(uint32(o.PayloadType))
+		if err := c.media.Configure(o.Remote, o.PayloadType, o.DTMFPayloadType); err != nil {
+			c.log.Warn("media re-configure failed", "error", err)
+		}
+	})
+	c.media.Start()
+	return true
+}
+
+var errNoACK = errors.New("no ack")
+
+// ringsAt is the ring cycle in which an answer after d fell: 1 for the
+// first cycle, and so on (R1 allows up to 3).
+func ringsAt(d, cycle time.Duration) int {
+	if cycle <= 0 {
+		return 1
+	}
+	return max(1, int(math.Ceil(float64(d)/float64(cycle))))
+}
+
+// talk is the answered part: greeting (R2), menu, the no-agent notice,
+// closing, then waiting for the caller to hang up first (R7).
+func (c *call) talk() {
+	if c.greet() != nil {
+		return
+	}
+	closeNow := false
+	if c.cfg.Menu != nil {
+		var err error
+		if closeNow, err = c.menu(); err != nil {
+			return
+		}
+	}
+	if !closeNow && c.play(prompts.NoAgent) != nil {
+		return
+	}
+	c.event("closing")
+	if c.play(prompts.ClosingAnythingElse) != nil || c.sleep(c.e.opts.ClosingPause) != nil || c.play(prompts.ClosingThanks) != nil {
+		return
+	}
+	// R7: the caller hangs up first. Only the safety timeout after the
+	// last prompt lets hotline end the call.
+	if c.sleep(c.cfg.Closing.SafetyTimeout) == nil {
+		c.cancel(ErrClosingTimeout)
+	}
+}
+
+// greet plays 早上好/中午好/下午好/晚上好 + company + offer of help (R2).
+func (c *call) greet() error {
+	part := c.cfg.PartOfDay(c.clock.Now())
+	if c.rec.Greeting == "" {
+		c.rec.Greeting = string(part)
+	}
+	return c.play(greetingFor(part), prompts.Company, prompts.OfferHelp)
+}
+
+func greetingFor(p config.DayPart) prompts.ID {
+	switch p {
+	case config.Morning:
+		return prompts.GreetMorning
+	case config.Noon:
+		return prompts.GreetNoon
+	case config.Afternoon:
+		return prompts.GreetAfternoon
+	default:
+		return prompts.GreetEvening
+	}
+}
+
+// play plays prompts back to back, with no gap between them.
+func (c *call) play(ids ...prompts.ID) error {
+	_, _, err := c.playWith(false, ids...)
+	return err
+}
+
+// playWith plays prompts; with bargeIn a key press stops them and is
+// returned.
+func (c *call) playWith(bargeIn bool, ids ...prompts.ID) (byte, bool, error) {
+	if c.stopped() {
+		return 0, false, context.Cause(c.ctx)
+	}
+	pt := uint8(c.payloadType.Load())
+	clips := make([][]byte, 0, len(ids))
+	names := make([]string, 0, len(ids))
+	for _, id := range ids {
+		a := c.e.opts.Prompts.Get(id)
+		if a == nil {
+			c.log.Error("prompt missing from catalogue", "prompt", id)
+			continue
+		}
+		clips = append(clips, a.Payload(pt))
+		names = append(names, string(id))
+	}
+	joined := strings.Join(names, ",")
+	c.rec.Prompts = append(c.rec.Prompts, names...)
+	c.event(calllog.EventPromptStart, calllog.DataPrompt, joined)
+
+	var key byte
+	var pressed bool
+	var err error
+	if !bargeIn {
+		err = c.media.Play(c.ctx, clips...)
+	} else {
+		key, pressed, err = c.playUntilKey(clips)
+	}
+	switch {
+	case pressed:
+		c.event("prompt_end", calllog.DataPrompt, joined, "result", "barge_in")
+		return key, true, nil
+	case err != nil:
+		c.event("prompt_end", calllog.DataPrompt, joined, "result", "stopped")
+		return 0, false, context.Cause(c.ctx)
+	}
+	c.event("prompt_end", calllog.DataPrompt, joined, "result", "done")
+	for range names {
+		c.e.opts.Metrics.PromptPlayed()
+	}
+	return 0, false, nil
+}
+
+func (c *call) playUntilKey(clips [][]byte) (byte, bool, error) {
+	pctx, stop := context.WithCancelCause(c.ctx)
+	defer stop(nil)
+	done := make(chan error, 1)
+	go func() { done <- c.media.Play(pctx, clips...) }()
+	select {
+	case err := <-done:
+		return 0, false, err
+	case k := <-c.media.Digits():
+		stop(errBargeIn)
+		<-done
+		return c.key(k), true, nil
+	case k := <-c.leg.Digits():
+		stop(errBargeIn)
+		<-done
+		return c.key(k), true, nil
+	}
+}
+
+// key records a key press (R6: digits are part of the record).
+func (c *call) key(k byte) byte {
+	c.rec.Digits += string(k)
+	c.e.opts.Metrics.Digit()
+	c.event(calllog.EventDTMF, calllog.DataDigit, string(k))
+	c.log.Info("dtmf", "key", string(k))
+	return k
+}
+
+// waitKey waits up to d for a key press.
+func (c *call) waitKey(d time.Duration) (byte, bool, error) {
+	t := c.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case k := <-c.media.Digits():
+		return c.key(k), true, nil
+	case k := <-c.leg.Digits():
+		return c.key(k), true, nil
+	case <-t.C():
+		return 0, false, nil
+	case <-c.ctx.Done():
+		return 0, false, context.Cause(c.ctx)
+	}
+}
+
+// menu offers the configured choices; it returns closeNow when the caller
+// chose to end the call.
+func (c *call) menu() (closeNow bool, err error) {
+	m := c.cfg.Menu
+	for round := 0; round < m.MaxRepeats; round++ {
+		key, pressed, err := c.playWith(true, prompts.ID(m.Prompt))
+		if err != nil {
+			return false, err
+		}
+		if !pressed {
+			if key, pressed, err = c.waitKey(m.Timeout); err != nil {
+				return false, err
+			}
+		}
+		if !pressed {
+			c.e.opts.Metrics.MenuAction("timeout")
+			c.event("menu", "action", "timeout")
+			return false, nil
+		}
+		opt, ok := m.Options[string(key)]
+		if !ok {
+			c.e.opts.Metrics.MenuAction("invalid")
+			c.event("menu", "key", string(key), "action", "invalid")
+			if err := c.play(prompts.InvalidChoice); err != nil {
+				return false, err
+			}
+			continue
+		}
+		c.e.opts.Metrics.MenuAction(opt.Action)
+		c.event("menu", "key", string(key), "action", opt.Action)
+		switch opt.Action {
+		case config.ActionRepeatGreeting:
+			err = c.greet()
+		case config.ActionPlay:
+			err = c.play(prompts.ID(opt.Prompt))
+		case config.ActionClose:
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// reject refuses a call before it is answered.
+func (c *call) reject(code int, reason, why string) {
+	if err := c.leg.Reject(code, reason); err != nil {
+		c.log.Info("reject failed", "status", code, "error", err)
+	}
+	c.rec.HangupBy, c.rec.HangupReason = calllog.HangupSystem, "rejected"
+	c.rec.Disposition = calllog.DispositionRejected
+	c.event("rejected", "status", strconv.Itoa(code), "why", why)
+	c.writeRecord()
+}
+
+// finish ends the call's leg if hotline must (never at a normal end: R7),
+// then writes the record once the caller's leg is over (R6).
+func (c *call) finish() {
+	cause := context.Cause(c.ctx)
+	switch {
+	case !c.answered && errors.Is(cause, ErrCallerHungUp):
+		c.rec.HangupBy, c.rec.HangupReason = calllog.HangupCaller, "cancel"
+		c.rec.Disposition = calllog.DispositionAbandonedRinging
+		c.event("cancelled")
+	case !c.answered:
+		// Shutdown while ringing, or the leg failed before the answer.
+		if c.leg.FinalStatus() == 0 {
+			_ = c.leg.Reject(503, "Service Unavailable")
+		}
+		c.rec.HangupBy, c.rec.HangupReason = calllog.HangupSystem, reasonOf(cause)
+		c.rec.Disposition = calllog.DispositionInterrupted
+	case errors.Is(cause, ErrCallerHungUp):
+		c.rec.HangupBy, c.rec.HangupReason = calllog.HangupCaller, "bye"
+		c.rec.Disposition = calllog.DispositionCompleted
+	default:
+		c.rec.HangupBy, c.rec.HangupReason = calllog.HangupSystem, reasonOf(cause)
+		c.rec.Disposition = calllog.DispositionCompleted
+		if !errors.Is(cause, ErrClosingTimeout) {
+			c.rec.Disposition = calllog.DispositionFailed
+		}
+		if errors.Is(cause, ErrShutdown) {
+			c.rec.Disposition = calllog.DispositionInterrupted
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		if err := c.leg.Hangup(ctx); err != nil {
+			c.log.Info("BYE to the caller failed", "error", err)
+		}
+		cancel()
+	}
+	c.event("hangup", "party", c.rec.HangupBy, "reason", c.rec.HangupReason)
+	c.log.Info("call ended", "hangup_by", c.rec.HangupBy, "reason", c.rec.HangupReason, "disposition", c.rec.Disposition)
+	if c.media != nil {
+		if err := c.media.Close(); err != nil {
+			c.log.Warn("media close", "error", err)
+		}
+	}
+	c.writeRecord()
+}
+
+func reasonOf(cause error) string {
+	switch {
+	case errors.Is(cause, ErrClosingTimeout):
+		return "closing timeout"
+	case errors.Is(cause, ErrRTPTimeout):
+		return "rtp timeout"
+	case errors.Is(cause, ErrShutdown):
+		return "shutdown"
+	case errors.Is(cause, errNoACK):
+		return "no ack"
+	case cause == nil:
+		return "failed"
+	}
+	return cause.Error()
+}
+
+func (c *call) writeRecord() {
+	c.rec.End = c.clock.Now()
+	c.rec.SIPStatus = c.leg.FinalStatus()
+	c.e.opts.Metrics.CallEnded(c.rec.Disposition, c.rec.HangupBy, c.rec.HangupReason)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.e.opts.Journal.WriteRecord(ctx, c.rec); err != nil {
+		c.log.Error("call record not written", "error", err)
+	}
+	c.leg.Release()
+}
+
+func codecName(pt uint8) string {
+	if pt == sip.PayloadPCMA {
+		return "PCMA"
+	}
+	return "PCMU"
+}

@@ -1,0 +1,121 @@
+package calllog
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Event is one timestamped step of a call (queue_log style).
+type Event struct {
+	// CallID identifies the call the event belongs to; required.
+	CallID string
+	// At is when the step happened. A zero At is stamped with the time
+	// AppendEvent is called.
+	At time.Time
+	// Type names the step: arrival, ringing, answered, prompt_start,
+	// prompt_end, dtmf, menu, closing, hangup, cancelled, rejected, ...
+	Type string
+	// Data holds small key/value details, stored as a JSON object; may be
+	// nil. See the Data* keys for the ones crash recovery understands.
+	Data map[string]string
+}
+
+// Event types that crash recovery reads to fill in an interrupted call's
+// record. Other types are journaled and returned unchanged.
+const (
+	EventArrival     = "arrival"
+	EventAnswered    = "answered"
+	EventPromptStart = "prompt_start"
+	EventDTMF        = "dtmf"
+)
+
+// Event data keys that crash recovery reads: the caller and called party
+// from the arrival event, the prompt ID from prompt_start and the key from
+// dtmf events.
+const (
+	DataCaller = "caller"
+	DataCalled = "called"
+	DataPrompt = "prompt"
+	DataDigit  = "digit"
+)
+
+// Record is the one row written per call after the caller's leg has ended.
+type Record struct {
+	CallID       string
+	Caller       string        // caller number/user (data, never logged)
+	Called       string        // the number or user the caller dialled
+	Arrival      time.Time     // when the INVITE arrived
+	Answer       time.Time     // zero if never answered
+	End          time.Time     // when the caller's leg ended
+	AnswerDelay  time.Duration // 0 if not answered
+	AnswerRings  int           // ring cycle in which the answer fell: 1, 2, 3 (0 if not answered)
+	Greeting     string        // morning|noon|afternoon|evening ("" if none played)
+	Digits       string        // DTMF keys pressed in order
+	Prompts      []string      // prompt IDs played in order
+	HangupBy     string        // caller | system
+	HangupReason string        // e.g. "bye", "cancel", "closing timeout", "rtp timeout", "shutdown", "interrupted", "rejected"
+	Disposition  string        // completed | abandoned_ringing | rejected | interrupted | failed
+	SIPStatus    int           // final status we sent to the INVITE (200, 487, 488, ...)
+}
+
+// Who ended the caller's leg (R7: normally the caller).
+const (
+	// HangupCaller means the caller hung up first.
+	HangupCaller = "caller"
+	// HangupSystem means the server ended the caller's leg (safety timeout,
+	// RTP timeout, shutdown, rejection, crash recovery).
+	HangupSystem = "system"
+)
+
+// Dispositions: how a call ended.
+const (
+	// DispositionCompleted is a call that was answered and ended normally.
+	DispositionCompleted = "completed"
+	// DispositionAbandonedRinging is a call the caller gave up before answer.
+	DispositionAbandonedRinging = "abandoned_ringing"
+	// DispositionRejected is a call refused with a final error response.
+	DispositionRejected = "rejected"
+	// DispositionInterrupted is a call cut short by a server crash, closed by
+	// recovery on the next Open.
+	DispositionInterrupted = "interrupted"
+	// DispositionFailed is a call that ended because of an internal failure.
+	DispositionFailed = "failed"
+)
+
+// ReasonInterrupted is the hangup reason of calls closed by crash recovery.
+const ReasonInterrupted = "interrupted"
+
+// DriverSQLite is the only driver implemented.
+const DriverSQLite = "sqlite"
+
+// DefaultQueueSize is the event queue length used when Options.QueueSize is 0.
+const DefaultQueueSize = 65536
+
+// Options for Open.
+type Options struct {
+	// Driver selects the database: "sqlite" (also the default when empty).
+	// Anything else fails with ErrUnsupportedDriver.
+	Driver string
+	// Path is the SQLite database file.
+	Path string
+	// QueueSize is the event queue length (default 65536). When the queue is
+	// full AppendEvent blocks rather than losing events.
+	QueueSize int
+	// Logger receives write errors and recovery notes; may be nil. Only call
+	// IDs are logged, never caller numbers (R12).
+	Logger *slog.Logger
+}
+
+// Stats are counters for metrics.
+type Stats struct {
+	// RecordsWritten counts records committed by WriteRecord (records made
+	// by crash recovery are counted by RecoveredCount instead).
+	RecordsWritten uint64
+	// EventsWritten counts events committed to the journal.
+	EventsWritten uint64
+	// WriteErrors counts events and records that could not be committed
+	// (after one retry) and are therefore lost.
+	WriteErrors uint64
+	// QueueDepth is the number of items waiting for the writer.
+	QueueDepth int
+}

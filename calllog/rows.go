@@ -1,0 +1,145 @@
+package calllog
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// eventRow is an Event encoded for the database. It is built on the calling
+// goroutine, so the JSON encoding is spread over the calls instead of
+// serialised in the writer, and the caller's Data map is not shared with the
+// writer after AppendEvent returns.
+type eventRow struct {
+	callID string
+	typ    string
+	data   sql.NullString
+	atMs   int64
+}
+
+func newEventRow(ev Event) (eventRow, error) {
+	at := ev.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	row := eventRow{callID: ev.CallID, typ: ev.Type, atMs: at.UnixMilli()}
+	if len(ev.Data) > 0 {
+		b, err := json.Marshal(ev.Data)
+		if err != nil {
+			// A map[string]string always marshals; kept for safety.
+			return eventRow{}, fmt.Errorf("calllog: encode event data: %w", err)
+		}
+		row.data = sql.NullString{String: string(b), Valid: true}
+	}
+	return row, nil
+}
+
+// decodeData turns the stored JSON object back into a map; NULL or
+// unreadable data yields nil.
+func decodeData(s sql.NullString) map[string]string {
+	if !s.Valid || s.String == "" {
+		return nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s.String), &m); err != nil || len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// recordRow is a Record encoded for the database.
+type recordRow struct {
+	callID, caller, called    string
+	arrivalMs                 int64
+	answerMs                  sql.NullInt64
+	endMs                     int64
+	answerDelayMs             int64
+	answerRings               int64
+	greeting, digits, prompts string
+	hangupBy, hangupReason    string
+	disposition               string
+	sipStatus                 int64
+}
+
+func newRecordRow(rec Record) (recordRow, error) {
+	prompts := rec.Prompts
+	if prompts == nil {
+		prompts = []string{}
+	}
+	pj, err := json.Marshal(prompts)
+	if err != nil {
+		return recordRow{}, fmt.Errorf("calllog: encode prompts: %w", err)
+	}
+	row := recordRow{
+		callID:        rec.CallID,
+		caller:        rec.Caller,
+		called:        rec.Called,
+		arrivalMs:     rec.Arrival.UnixMilli(),
+		endMs:         rec.End.UnixMilli(),
+		answerDelayMs: rec.AnswerDelay.Milliseconds(),
+		answerRings:   int64(rec.AnswerRings),
+		greeting:      rec.Greeting,
+		digits:        rec.Digits,
+		prompts:       string(pj),
+		hangupBy:      rec.HangupBy,
+		hangupReason:  rec.HangupReason,
+		disposition:   rec.Disposition,
+		sipStatus:     int64(rec.SIPStatus),
+	}
+	if !rec.Answer.IsZero() {
+		row.answerMs = sql.NullInt64{Int64: rec.Answer.UnixMilli(), Valid: true}
+	}
+	return row, nil
+}
+
+// args returns the values in recordColumns order.
+func (r *recordRow) args() []any {
+	return []any{r.callID, r.caller, r.called, r.arrivalMs, r.answerMs, r.endMs,
+		r.answerDelayMs, r.answerRings, r.greeting, r.digits, r.prompts, r.hangupBy,
+		r.hangupReason, r.disposition, r.sipStatus}
+}
+
+// scanner is the part of *sql.Row and *sql.Rows that scanRecord needs.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// scanRecord reads one row selected with recordColumns.
+func scanRecord(sc scanner) (Record, error) {
+	var r recordRow
+	if err := sc.Scan(&r.callID, &r.caller, &r.called, &r.arrivalMs, &r.answerMs, &r.endMs,
+		&r.answerDelayMs, &r.answerRings, &r.greeting, &r.digits, &r.prompts, &r.hangupBy,
+		&r.hangupReason, &r.disposition, &r.sipStatus); err != nil {
+		return Record{}, err
+	}
+	rec := Record{
+		CallID:       r.callID,
+		Caller:       r.caller,
+		Called:       r.called,
+		Arrival:      fromMillis(r.arrivalMs),
+		End:          fromMillis(r.endMs),
+		AnswerDelay:  time.Duration(r.answerDelayMs) * time.Millisecond,
+		AnswerRings:  int(r.answerRings),
+		Greeting:     r.greeting,
+		Digits:       r.digits,
+		HangupBy:     r.hangupBy,
+		HangupReason: r.hangupReason,
+		Disposition:  r.disposition,
+		SIPStatus:    int(r.sipStatus),
+	}
+	if r.answerMs.Valid {
+		rec.Answer = fromMillis(r.answerMs.Int64)
+	}
+	if r.prompts != "" && r.prompts != "[]" {
+		if err := json.Unmarshal([]byte(r.prompts), &rec.Prompts); err != nil {
+			return Record{}, fmt.Errorf("calllog: call %s: decode prompts: %w", r.callID, err)
+		}
+	}
+	return rec, nil
+}
+
+// fromMillis is the inverse of time.Time.UnixMilli, in UTC.
+func fromMillis(ms int64) time.Time {
+	return time.UnixMilli(ms).UTC()
+}
