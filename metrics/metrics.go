@@ -11,11 +11,12 @@ import (
 // Outcomes of a call, the label values of hotline_calls_total.
 var Outcomes = []string{"completed", "abandoned_ringing", "rejected", "interrupted", "failed"}
 
-// Hangup parties and reasons, the label values of hotline_hangups_total.
-var (
-	Parties = []string{"caller", "system"}
-	Reasons = []string{"bye", "cancel", "closing timeout", "rtp timeout", "shutdown", "rejected", "no ack"}
-)
+// HangupReasons are the label values of hotline_hangups_total: the party
+// that ended the call and the reasons it can give.
+var HangupReasons = map[string][]string{
+	"caller": {"bye", "cancel"},
+	"system": {"closing timeout", "rtp timeout", "shutdown", "rejected", "no ack", "failed"},
+}
 
 // Recorder holds the series the call flow updates. A nil *Recorder is a
 // valid no-op, so flow tests need no registry.
@@ -97,9 +98,9 @@ func New(reg prometheus.Registerer, ringOn, ringOff time.Duration) *Recorder {
 	for _, o := range Outcomes {
 		r.outcomes.WithLabelValues(o)
 	}
-	for _, p := range Parties {
-		for _, reason := range Reasons {
-			r.hangups.WithLabelValues(p, reason)
+	for party, reasons := range HangupReasons {
+		for _, reason := range reasons {
+			r.hangups.WithLabelValues(party, reason)
 		}
 	}
 	for _, a := range []string{"repeat_greeting", "play", "close", "invalid", "timeout"} {
