@@ -1,0 +1,29 @@
+// Package media is hotline's media engine: the RTP side of every call leg.
+//
+// It owns
+//   - RTP sessions (github.com/pion/rtp), one even UDP port per call leg, with
+//     symmetric RTP (RFC 4961; the "comedia" behaviour of latching onto the
+//     source the caller really sends from, which gets through NAT);
+//   - G.711 µ-law and A-law (github.com/zaf/g711) through lookup tables into
+//     caller-owned buffers, so encoding and decoding never allocate;
+//   - RFC 4733 telephone-event detection, reported once per key press;
+//   - the pacer: one shared loop per shard with a 10 ms tick that sends every
+//     due 20 ms frame of every session. A goroutine and ticker per call does
+//     not scale (see DESIGN.md, "Media engine"); one loop touching every
+//     stream in turn does, and it is the single place where the sending
+//     strategy (one syscall per packet today, batches later) can be swapped;
+//   - prompt playback: Play hands already-encoded clips to the pacer, which
+//     copies one 160-byte frame per 20 ms into the packet; between prompts
+//     the stream continues with encoded silence, so the caller never hears a
+//     dead line (DOMAIN.md R3, R9, R10);
+//   - RTP inactivity detection, so the call flow can end a leg whose far end
+//     vanished (R7 allows ending the caller's leg on an RTP timeout).
+//
+// It knows nothing of SIP or of call flow: the SIP layer passes it the
+// negotiated address and payload types through Session.Configure, and the
+// call flow drives Play, Digits and Inactive.
+//
+// Hot paths (sending a frame, receiving and parsing a packet, G.711 of a
+// frame) allocate nothing per packet; the benchmarks beside them prove it
+// with -benchmem.
+package media

@@ -1,0 +1,213 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// G.711 static payload types (RFC 3551 §6).
+const (
+	PayloadPCMU uint8 = 0
+	PayloadPCMA uint8 = 8
+)
+
+// payloadCN is RFC 3389 comfort noise (RFC 3551 §6): phones send it during
+// silence suppression. It is valid RTP from the caller (it keeps the leg
+// alive for inactivity detection) but carries nothing we use.
+const payloadCN uint8 = 13
+
+// FrameSize is the payload of one 20 ms G.711 frame: 8000 samples/s, one
+// byte per sample.
+const FrameSize = 160
+
+// FrameDuration is the packetisation time of every stream (ptime 20).
+const FrameDuration = 20 * time.Millisecond
+
+// EngineConfig configures an Engine.
+type EngineConfig struct {
+	// BindIP is the address RTP sockets bind to (e.g. 0.0.0.0 or 127.0.0.1).
+	BindIP netip.Addr
+	// PortMin and PortMax bound the RTP ports, inclusive; only even ports
+	// are handed out.
+	PortMin, PortMax int
+	// InactivityTimeout closes Session.Inactive when no valid RTP arrived for
+	// this long; 0 disables.
+	InactivityTimeout time.Duration
+	// Lateness, if set, observes each frame's send lateness in seconds (send
+	// time minus due time). It is called from the pacer for every frame and
+	// must not allocate; prometheus histograms do not.
+	Lateness prometheus.Observer
+	// Logger receives debug and warning logs; nil discards them.
+	Logger *slog.Logger
+	// PacerShards is the number of pacer loops; sessions are spread over
+	// them round-robin. 0 means one per CPU (GOMAXPROCS).
+	PacerShards int
+}
+
+// Engine owns the RTP ports, the pacer and every session.
+type Engine struct {
+	cfg    EngineConfig
+	log    *slog.Logger
+	epoch  time.Time
+	ports  *portPool
+	pacers []*pacer
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[*Session]struct{}
+	nextPace int
+	// Counters folded in from closed sessions, so Stats stays monotonic.
+	goneReceived, goneDropped uint64
+
+	closeOnce sync.Once
+}
+
+// Stats are engine-wide counters since NewEngine.
+type Stats struct {
+	// PacketsSent counts RTP packets handed to the sockets.
+	PacketsSent uint64
+	// PacketsReceived counts valid RTP packets received.
+	PacketsReceived uint64
+	// PacketsDropped counts received datagrams that were not valid RTP for
+	// their session (not version 2, too short, unexpected payload type).
+	PacketsDropped uint64
+	// FramesSkipped counts frames never sent because the pacer fell more
+	// than maxBehind behind and skipped ahead.
+	FramesSkipped uint64
+	// SendErrors counts failed socket writes.
+	SendErrors uint64
+	// ActiveSessions is the number of sessions not yet closed.
+	ActiveSessions int
+}
+
+// NewEngine validates cfg and starts the pacer loops.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	if !cfg.BindIP.IsValid() {
+		return nil, errors.New("media: BindIP is not set")
+	}
+	if cfg.InactivityTimeout < 0 {
+		return nil, fmt.Errorf("media: negative InactivityTimeout %v", cfg.InactivityTimeout)
+	}
+	ports, err := newPortPool(cfg.PortMin, cfg.PortMax)
+	if err != nil {
+		return nil, err
+	}
+	shards := cfg.PacerShards
+	if shards <= 0 {
+		shards = runtime.GOMAXPROCS(0)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		cfg:      cfg,
+		log:      log,
+		epoch:    time.Now(),
+		ports:    ports,
+		sessions: make(map[*Session]struct{}),
+	}
+	for range shards {
+		p := newPacer(e, directSender{})
+		e.pacers = append(e.pacers, p)
+		go p.run()
+	}
+	return e, nil
+}
+
+// now is the engine's monotonic clock in nanoseconds since NewEngine; an
+// int64 is what the pacer and the receive goroutines can share atomically.
+func (e *Engine) now() int64 { return int64(time.Since(e.epoch)) }
+
+// NewSession reserves an even port and returns an unconfigured, unstarted
+// session for one call leg. callID only labels logs.
+func (e *Engine) NewSession(callID string) (*Session, error) {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	conn, port, err := e.ports.bind(e.cfg.BindIP)
+	if err != nil {
+		return nil, fmt.Errorf("media: new session for call %s: %w", callID, err)
+	}
+	s := newSession(e, callID, conn, port)
+
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		_ = conn.Close()
+		e.ports.release(port)
+		return nil, ErrClosed
+	}
+	e.sessions[s] = struct{}{}
+	s.pc = e.pacers[e.nextPace%len(e.pacers)]
+	e.nextPace++
+	e.mu.Unlock()
+
+	go s.readLoop()
+	e.log.Debug("rtp session opened", "call_id", callID, "port", port)
+	return s, nil
+}
+
+// forget drops a closed session and keeps its receive counters.
+func (e *Engine) forget(s *Session) {
+	e.mu.Lock()
+	if _, ok := e.sessions[s]; ok {
+		delete(e.sessions, s)
+		e.goneReceived += s.received.Load()
+		e.goneDropped += s.dropped.Load()
+	}
+	e.mu.Unlock()
+}
+
+// Stats returns the engine-wide counters.
+func (e *Engine) Stats() Stats {
+	var st Stats
+	for _, p := range e.pacers {
+		st.PacketsSent += p.sent.Load()
+		st.FramesSkipped += p.skipped.Load()
+		st.SendErrors += p.sendErrors.Load()
+	}
+	e.mu.Lock()
+	st.PacketsReceived = e.goneReceived
+	st.PacketsDropped = e.goneDropped
+	for s := range e.sessions {
+		st.PacketsReceived += s.received.Load()
+		st.PacketsDropped += s.dropped.Load()
+	}
+	st.ActiveSessions = len(e.sessions)
+	e.mu.Unlock()
+	return st
+}
+
+// Close stops the pacer and closes every session. It is idempotent.
+func (e *Engine) Close() error {
+	var errs []error
+	e.closeOnce.Do(func() {
+		e.mu.Lock()
+		e.closed = true
+		open := make([]*Session, 0, len(e.sessions))
+		for s := range e.sessions {
+			open = append(open, s)
+		}
+		e.mu.Unlock()
+		for _, p := range e.pacers {
+			p.shutdown()
+		}
+		for _, s := range open {
+			if err := s.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	})
+	return errors.Join(errs...)
+}

@@ -1,0 +1,19 @@
+package media
+
+import "errors"
+
+var (
+	// ErrNoPorts means every even port of the configured RTP range is taken
+	// (or could not be bound). The SIP layer answers the offer with 503.
+	ErrNoPorts = errors.New("media: no free RTP port in the configured range")
+	// ErrClosed means the engine or session was closed.
+	ErrClosed = errors.New("media: closed")
+	// ErrBusy means a Play is already running on the session; only one
+	// prompt sequence plays at a time.
+	ErrBusy = errors.New("media: a prompt is already playing on this session")
+	// ErrUnsupportedCodec means a payload type other than PCMU (0) or PCMA (8).
+	ErrUnsupportedCodec = errors.New("media: unsupported codec (want PCMU 0 or PCMA 8)")
+	// ErrShortPacket means a packet or payload is shorter than its format
+	// requires.
+	ErrShortPacket = errors.New("media: packet too short")
+)

@@ -1,0 +1,201 @@
+package media
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// nullSender counts packets instead of sending them, to measure the pacer
+// without the syscall.
+type nullSender struct{ n int }
+
+func (s *nullSender) send(_ *net.UDPConn, pkt []byte, _ netip.AddrPort) error {
+	s.n += len(pkt)
+	return nil
+}
+func (s *nullSender) flush() error { return nil }
+
+// sharedClip is one long prompt all benchmark streams play, as real calls
+// share the prompt catalogue.
+var sharedClip = make([]byte, 1<<24)
+
+// offlineSession is a configured session that never joined a running pacer
+// and has no socket, for driving a private pacer by hand.
+func offlineSession(e *Engine, playing bool) *Session {
+	s := newSession(e, "bench", nil, 0)
+	s.Configure(netip.AddrPortFrom(loopback, 9), PayloadPCMU, 101)
+	if playing {
+		s.play = &player{clips: [][]byte{sharedClip}, done: make(chan struct{})}
+	}
+	return s
+}
+
+func TestPacerSkipsAheadWhenFarBehindAndCountsIt(t *testing.T) {
+	e := newTestEngine(t, nil)
+	p := newPacer(e, &nullSender{})
+	s := offlineSession(e, false)
+	s.nextDue = 0
+	ts0 := s.ts
+	p.join(s)
+	seq0 := s.seq
+	// 1 s late: 51 frames due (0, 20, …, 1000 ms). Catching up would burst
+	// a second of audio; the pacer sends the one frame due now and skips
+	// the rest.
+	p.tick(int64(time.Second))
+	if got := p.skipped.Load(); got != 50 {
+		t.Errorf("skipped %d frames, want 50", got)
+	}
+	if got := p.sent.Load(); got != 1 || s.seq != seq0+1 {
+		t.Errorf("sent %d frames (seq +%d), want 1", got, s.seq-seq0)
+	}
+	if s.ts-ts0 != 51*FrameSize {
+		t.Errorf("timestamp advanced %d, want the 51 frames of elapsed time", s.ts-ts0)
+	}
+	if s.nextDue <= int64(time.Second) || s.nextDue > int64(time.Second)+frameNanos {
+		t.Errorf("next frame due at %v", time.Duration(s.nextDue))
+	}
+}
+
+func TestPacerCatchesUpShortDelaysWithoutSkipping(t *testing.T) {
+	e := newTestEngine(t, nil)
+	p := newPacer(e, &nullSender{})
+	s := offlineSession(e, true)
+	s.nextDue = 0
+	p.join(s)
+	p.tick(int64(90 * time.Millisecond)) // frames due at 0, 20, 40, 60, 80 ms
+	if p.sent.Load() != 5 || p.skipped.Load() != 0 {
+		t.Errorf("sent %d skipped %d, want 5 and 0", p.sent.Load(), p.skipped.Load())
+	}
+	p.tick(int64(95 * time.Millisecond))
+	if p.sent.Load() != 5 {
+		t.Errorf("sent a frame before it was due")
+	}
+}
+
+func TestPacerDropsClosedSessions(t *testing.T) {
+	e := newTestEngine(t, nil)
+	p := newPacer(e, &nullSender{})
+	s := offlineSession(e, false)
+	p.join(s)
+	p.tick(0)
+	s.closing.Store(true)
+	s.closed = true
+	p.tick(int64(time.Second))
+	if len(p.list) != 0 || p.sent.Load() != 1 {
+		t.Errorf("list %d, sent %d after close", len(p.list), p.sent.Load())
+	}
+}
+
+// The per-frame send path — build the packet in a reused buffer, copy the
+// prompt frame, write the socket, observe lateness — allocates nothing.
+func TestSendingAFrameAllocatesNothing(t *testing.T) {
+	hist := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lateness", Buckets: prometheus.DefBuckets})
+	e := newTestEngine(t, func(c *EngineConfig) { c.Lateness = hist })
+	s := newTestSession(t, e)
+	sink := newPeer(t)
+	s.Configure(sink.addr(), PayloadPCMU, 101)
+	s.play = &player{clips: [][]byte{make([]byte, 1<<20)}, done: make(chan struct{})}
+	p := newPacer(e, directSender{})
+	if a := testing.AllocsPerRun(1000, func() { p.sendFrame(s, e.now()) }); a != 0 {
+		t.Errorf("%v allocations per frame", a)
+	}
+}
+
+func TestReceivingAPacketAllocatesNothing(t *testing.T) {
+	e := newTestEngine(t, nil)
+	s := newTestSession(t, e)
+	s.Configure(netip.AddrPortFrom(loopback, 9), PayloadPCMU, 101)
+	audio, _ := (&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: make([]byte, FrameSize)}).Marshal()
+	event, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101}, Payload: []byte{1, 10, 0, 160}}).Marshal()
+	src := netip.AddrPortFrom(loopback, 4000)
+	for name, b := range map[string][]byte{"audio": audio, "event": event, "garbage": {0x40, 1, 2}} {
+		if a := testing.AllocsPerRun(1000, func() { s.handlePacket(b, src, e.now()) }); a != 0 {
+			t.Errorf("%s: %v allocations per packet", name, a)
+		}
+	}
+}
+
+// BenchmarkSendFrame is the pacer's per-frame work with a real sendto(2) on
+// loopback.
+func BenchmarkSendFrame(b *testing.B) {
+	e := newTestEngine(b, nil)
+	s := newTestSession(b, e)
+	sink := newPeer(b)
+	s.Configure(sink.addr(), PayloadPCMU, 101)
+	s.play = &player{clips: [][]byte{sharedClip}, done: make(chan struct{})}
+	p := newPacer(e, directSender{})
+	b.ReportAllocs()
+	for b.Loop() {
+		p.sendFrame(s, e.now())
+	}
+}
+
+// BenchmarkBuildFrame is the same without the syscall: what the pacer itself
+// costs per frame.
+func BenchmarkBuildFrame(b *testing.B) {
+	e := newTestEngine(b, nil)
+	s := offlineSession(e, false)
+	s.play = &player{clips: [][]byte{sharedClip}, done: make(chan struct{})}
+	p := newPacer(e, &nullSender{})
+	b.ReportAllocs()
+	for b.Loop() {
+		p.sendFrame(s, e.now())
+	}
+}
+
+func BenchmarkHandlePacket(b *testing.B) {
+	e := newTestEngine(b, nil)
+	s := newTestSession(b, e)
+	s.Configure(netip.AddrPortFrom(loopback, 9), PayloadPCMU, 101)
+	audio, _ := (&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: make([]byte, FrameSize)}).Marshal()
+	event, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101}, Payload: []byte{1, 10, 0, 160}}).Marshal()
+	src := netip.AddrPortFrom(loopback, 4000)
+	for _, c := range []struct {
+		name string
+		pkt  []byte
+	}{{"audio", audio}, {"telephone-event", event}, {"garbage", []byte{0x40, 1, 2, 3}}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				s.handlePacket(c.pkt, src, e.now())
+			}
+		})
+	}
+}
+
+// BenchmarkPacerTick is one 10 ms tick over N streams: "idle" when no frame
+// is due (the cost of walking the list), "due" when every stream sends a
+// frame into a null sender (the pacer's own work per tick, syscalls aside).
+func BenchmarkPacerTick(b *testing.B) {
+	for _, n := range []int{1000, 5000} {
+		for _, due := range []bool{false, true} {
+			name := fmt.Sprintf("streams=%d/idle", n)
+			if due {
+				name = fmt.Sprintf("streams=%d/due", n)
+			}
+			b.Run(name, func(b *testing.B) {
+				e := newTestEngine(b, nil)
+				p := newPacer(e, &nullSender{})
+				for range n {
+					p.join(offlineSession(e, true))
+				}
+				now := int64(0)
+				p.tick(now)
+				b.ReportAllocs()
+				for b.Loop() {
+					if due {
+						now += frameNanos
+					}
+					p.tick(now)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/stream")
+			})
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package media
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+const rxConfigured = 1 << 16
+
+const (
+	// relatchPackets is how many consecutive valid packets a new source must
+	// send before the stream moves to it.
+	relatchPackets = 3
+	// relatchQuiet is how long the latched source must have been silent
+	// before another may take over: a stray or spoofed packet stream cannot
+	// steal a live call's audio.
+	relatchQuiet = int64(100 * time.Millisecond)
+)
+
+// rxState is owned by the receive goroutine.
+type rxState struct {
+	gen             uint32         // configGen the latch belongs to
+	latched         netip.AddrPort // mirror of Session.latched
+	lastFromLatched int64
+	candidate       netip.AddrPort
+	candidateCount  int
+	haveEvent       bool
+	eventTS         uint32     // RTP timestamp of the last telephone-event
+	pkt             rtp.Packet // reused for every packet
+}
+
+// readLoop receives into one per-session buffer until the socket is closed.
+func (s *Session) readLoop() {
+	defer close(s.readDone)
+	buf := make([]byte, receiveBufferSize)
+	for {
+		n, src, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.closing.Load() {
+				return
+			}
+			// Transient (e.g. an ICMP error surfaced on the socket):
+			// keep receiving.
+			continue
+		}
+		s.handlePacket(buf[:n], src, s.e.now())
+	}
+}
+
+// handlePacket validates one datagram and acts on it: telephone-events
+// become digits, any valid packet refreshes the inactivity clock and feeds
+// the symmetric-RTP latch. It allocates nothing, for valid packets and
+// garbage alike.
+func (s *Session) handlePacket(b []byte, src netip.AddrPort, now int64) {
+	// Cheap checks first, so garbage never reaches the parser's error
+	// paths (which format errors and so allocate).
+	if len(b) < rtpHeaderSize || b[0]>>6 != 2 || len(b) < rtpHeaderSize+4*int(b[0]&0x0F) {
+		s.dropped.Add(1)
+		return
+	}
+	cfg := s.rxConfig.Load()
+	audioPT, dtmfPT := uint8(cfg), uint8(cfg>>8)
+	pt := b[1] & 0x7F
+	isDTMF := dtmfPT != 0 && pt == dtmfPT
+	if cfg&rxConfigured == 0 || !(pt == audioPT || pt == payloadCN || isDTMF) {
+		s.dropped.Add(1)
+		return
+	}
+	pkt := &s.rx.pkt
+	if err := pkt.Unmarshal(b); err != nil {
+		s.dropped.Add(1)
+		return
+	}
+	if isDTMF {
+		if len(pkt.Payload) < telephoneEventSize {
+			s.dropped.Add(1)
+			return
+		}
+		ev, _ := ParseTelephoneEvent(pkt.Payload) // length checked above
+		s.telephoneEvent(ev, pkt.Timestamp)
+	}
+	s.received.Add(1)
+	s.lastRecv.Store(now)
+	s.latch(netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), now)
+}
+
+// telephoneEvent reports a key once per press. RFC 4733 §2.5.1: every packet
+// of one event carries the event's start timestamp, the duration grows, and
+// the final packet (E bit) is sent three times; a new press starts a new
+// timestamp. So a digit is reported on the first packet with a new
+// timestamp, and continuations and end retransmissions are collapsed.
+func (s *Session) telephoneEvent(ev TelephoneEvent, ts uint32) {
+	if s.rx.haveEvent && ts == s.rx.eventTS {
+		return
+	}
+	s.rx.haveEvent = true
+	s.rx.eventTS = ts
+	key, ok := ev.Key()
+	if !ok {
+		return
+	}
+	select {
+	case s.digits <- key:
+	default:
+		s.digitsDrops.Add(1)
+	}
+}
+
+// latch implements symmetric RTP (RFC 4961; "comedia"): the first valid
+// packet's source replaces the SDP address, which is often a private address
+// behind NAT. Another source takes over only after relatchPackets
+// consecutive packets while the latched one has been quiet relatchQuiet.
+func (s *Session) latch(src netip.AddrPort, now int64) {
+	rx := &s.rx
+	if gen := s.configGen.Load(); gen != rx.gen {
+		*rx = rxState{gen: gen, pkt: rx.pkt, haveEvent: rx.haveEvent, eventTS: rx.eventTS}
+	}
+	switch {
+	case !rx.latched.IsValid():
+	case src == rx.latched:
+		rx.lastFromLatched = now
+		rx.candidateCount = 0
+		return
+	default:
+		if src == rx.candidate {
+			rx.candidateCount++
+		} else {
+			rx.candidate, rx.candidateCount = src, 1
+		}
+		if rx.candidateCount < relatchPackets || now-rx.lastFromLatched < relatchQuiet {
+			return
+		}
+	}
+	s.mu.Lock()
+	if s.configGen.Load() == rx.gen { // no Configure in between
+		s.latched = src
+	}
+	s.mu.Unlock()
+	s.e.log.Debug("rtp latched", "call_id", s.callID, "source", src, "previous", rx.latched)
+	rx.latched = src
+	rx.lastFromLatched = now
+	rx.candidate, rx.candidateCount = netip.AddrPort{}, 0
+}
