@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hotline-dev/hotline/callflow"
+	"github.com/hotline-dev/hotline/calllog"
+	"github.com/hotline-dev/hotline/config"
+	"github.com/hotline-dev/hotline/media"
+	"github.com/hotline-dev/hotline/metrics"
+	"github.com/hotline-dev/hotline/prompts"
+	"github.com/hotline-dev/hotline/sip"
+)
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "YAML config file (default: the built-in config)")
+	sipAddr := fs.String("sip", "", "SIP listen address host:port, UDP and TCP (overrides sip.listen)")
+	httpAddr := fs.String("http", "", "HTTP listen address for /metrics, /healthz, /readyz (overrides http.listen)")
+	dbPath := fs.String("db", "", "SQLite database file (overrides database.path)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "hotline serve: --log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	if *sipAddr != "" {
+		cfg.SIP.Listen = *sipAddr
+	}
+	if *httpAddr != "" {
+		cfg.HTTP.Listen = *httpAddr
+	}
+	if *dbPath != "" {
+		cfg.Database.Path = *dbPath
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runServer(ctx, cfg, log); err != nil {
+		log.Error("hotline stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func loadPrompts(cfg *config.Config, log *slog.Logger) (*prompts.Catalogue, error) {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return prompts.Load(prompts.Options{
+		Language:     cfg.Language,
+		Overrides:    cfg.Prompts,
+		CompanyName:  cfg.Company.Name,
+		CompanyAudio: cfg.Company.Audio,
+		Logger:       log,
+	})
+}
+
+// runServer wires the packages together and runs until ctx is done.
+func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	cat, err := loadPrompts(cfg, log)
+	if err != nil {
+		return fmt.Errorf("prompts: %w", err)
+	}
+	store, err := calllog.Open(ctx, calllog.Options{Driver: cfg.Database.Driver, Path: cfg.Database.Path, Logger: log})
+	if err != nil {
+		return fmt.Errorf("call log %s: %w", cfg.Database.Path, err)
+	}
+	defer store.Close()
+	if n := store.RecoveredCount(); n > 0 {
+		log.Warn("calls left open by an earlier run closed as interrupted", "count", n)
+	}
+
+	reg := prometheus.NewRegistry()
+	metrics.RegisterRuntime(reg)
+	rec := metrics.New(reg, cfg.Ring.On, cfg.Ring.Off)
+
+	bindIP, err := netip.ParseAddr(cfg.RTP.Bind)
+	if err != nil {
+		return fmt.Errorf("rtp.bind %q: %w", cfg.RTP.Bind, err)
+	}
+	mediaEngine, err := media.NewEngine(media.EngineConfig{
+		BindIP: bindIP, PortMin: cfg.RTP.PortMin, PortMax: cfg.RTP.PortMax,
+		InactivityTimeout: cfg.RTP.InactivityTimeout,
+		Lateness:          rec.PacerLateness(),
+		Logger:            log,
+	})
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	defer mediaEngine.Close()
+
+	flow, err := callflow.New(callflow.Options{
+		Config: cfg, Prompts: cat, Journal: store, Metrics: rec, Logger: log,
+		NewMedia: func(callID string) (callflow.Media, error) { return mediaEngine.NewSession(callID) },
+	})
+	if err != nil {
+		return err
+	}
+
+	var advertise netip.Addr
+	if cfg.SIP.Advertise != "" {
+		if advertise, err = netip.ParseAddr(cfg.SIP.Advertise); err != nil {
+			return fmt.Errorf("sip.advertise %q: %w", cfg.SIP.Advertise, err)
+		}
+	}
+	sipServer, err := sip.NewServer(sip.Config{
+		Listen: cfg.SIP.Listen, Advertise: advertise, UserAgent: "hotline/" + version,
+		Logger: log, OnInvite: flow.HandleInvite,
+	})
+	if err != nil {
+		return err
+	}
+	defer sipServer.Close()
+	registerReadouts(reg, sipServer, mediaEngine, store)
+
+	pc, ln, err := sipServer.Listen()
+	if err != nil {
+		return err
+	}
+	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		pc.Close()
+		ln.Close()
+		return fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
+	}
+
+	var ready atomic.Bool
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "error", err)
+		}
+	}()
+
+	sipCtx, stopSIP := context.WithCancel(context.Background())
+	sipDone := make(chan error, 1)
+	go func() { sipDone <- sipServer.Serve(sipCtx, pc, ln) }()
+	udp, tcp := sipServer.Addrs()
+	ready.Store(true)
+	log.Info("hotline serving", "version", version, "sip_udp", udp.String(), "sip_tcp", tcp.String(),
+		"http", httpLn.Addr().String(), "db", cfg.Database.Path, "language", cat.Language(), "config", cfg.Source)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-sipDone:
+	}
+
+	// Shutdown order: not ready; end calls with BYE while SIP still runs
+	// (each is recorded, reason shutdown); then stop SIP, media, log.
+	ready.Store(false)
+	log.Info("shutting down", "active_calls", flow.Active())
+	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := flow.Shutdown(shutCtx); err != nil {
+		log.Warn("calls still ending at shutdown", "error", err)
+	}
+	stopSIP()
+	if runErr == nil {
+		runErr = <-sipDone
+	}
+	_ = httpSrv.Shutdown(shutCtx)
+	if err := store.Flush(shutCtx); err != nil {
+		log.Warn("call log flush", "error", err)
+	}
+	return runErr
+}
+
+// registerReadouts exposes counters kept by the SIP server, the media
+// engine and the call log, read when Prometheus scrapes.
+func registerReadouts(reg prometheus.Registerer, s *sip.Server, m *media.Engine, store *calllog.Store) {
+	st := s.Stats()
+	metrics.SIPResponses(reg, func(class int) uint64 { return st.Responses[class].Load() })
+	metrics.CounterFunc(reg, "hotline_sip_datagrams_dropped_total", "Unparsable UDP datagrams dropped unanswered.",
+		func() float64 { return float64(st.DroppedDatagrams.Load()) })
+	metrics.CounterFunc(reg, "hotline_sip_malformed_requests_total", "Malformed SIP requests answered with 400.",
+		func() float64 { return float64(st.MalformedRequests.Load()) })
+	metrics.CounterFunc(reg, "hotline_rtp_packets_sent_total", "RTP packets sent to callers.",
+		func() float64 { return float64(m.Stats().PacketsSent) })
+	metrics.CounterFunc(reg, "hotline_rtp_packets_received_total", "RTP packets received from callers.",
+		func() float64 { return float64(m.Stats().PacketsReceived) })
+	metrics.CounterFunc(reg, "hotline_rtp_packets_dropped_total", "Received datagrams dropped as not RTP or of an unexpected payload type.",
+		func() float64 { return float64(m.Stats().PacketsDropped) })
+	metrics.CounterFunc(reg, "hotline_rtp_frames_skipped_total", "Frames the pacer skipped after falling far behind.",
+		func() float64 { return float64(m.Stats().FramesSkipped) })
+	metrics.CounterFunc(reg, "hotline_rtp_send_errors_total", "RTP sends that failed.",
+		func() float64 { return float64(m.Stats().SendErrors) })
+	metrics.GaugeFunc(reg, "hotline_rtp_sessions_active", "RTP sessions open.",
+		func() float64 { return float64(m.Stats().ActiveSessions) })
+	metrics.CounterFunc(reg, "hotline_call_records_written_total", "Call records written (R6).",
+		func() float64 { return float64(store.Stats().RecordsWritten) })
+	metrics.CounterFunc(reg, "hotline_call_events_written_total", "Call events journaled.",
+		func() float64 { return float64(store.Stats().EventsWritten) })
+	metrics.CounterFunc(reg, "hotline_calllog_write_errors_total", "Call log writes that failed.",
+		func() float64 { return float64(store.Stats().WriteErrors) })
+	metrics.GaugeFunc(reg, "hotline_calllog_queue_depth", "Events waiting to be journaled.",
+		func() float64 { return float64(store.Stats().QueueDepth) })
+}
