@@ -34,6 +34,8 @@ type Config struct {
 	Admit func() error
 }
 
+var setSipgoLogger sync.Once
+
 // allowed is what hotline answers in Allow (RFC 3261 section 20.5).
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
 
@@ -47,8 +49,9 @@ type Server struct {
 	dua    *sipgo.DialogUA
 	parser *sip.Parser
 
-	mu    sync.Mutex
-	calls map[string]*InboundCall // by Call-ID
+	mu       sync.Mutex
+	calls    map[string]*InboundCall  // by Call-ID
+	outbound map[string]*OutboundCall // agent legs, by Call-ID
 
 	wg    sync.WaitGroup
 	stats Stats
@@ -87,7 +90,9 @@ func NewServer(cfg Config) (*Server, error) {
 	// sipgo's own log lines may quote whole messages, caller numbers
 	// included (R12): only its warnings and errors pass, without bodies.
 	sipgoLog := slog.New(quietHandler{log.Handler()})
-	sip.SetDefaultLogger(sipgoLog)
+	// sipgo's default logger is process-wide and read without a lock:
+	// set it once, before any transport runs.
+	setSipgoLogger.Do(func() { sip.SetDefaultLogger(sipgoLog) })
 
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipgoLog)))
@@ -108,9 +113,10 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: log, ua: ua, srv: srv, client: client,
-		parser: sip.NewParser(),
-		calls:  make(map[string]*InboundCall),
-		port:   port,
+		parser:   sip.NewParser(),
+		calls:    make(map[string]*InboundCall),
+		outbound: make(map[string]*OutboundCall),
+		port:     port,
 	}
 	s.dua = &sipgo.DialogUA{Client: client, ContactHDR: s.contact(cfg.Advertise, "udp")}
 
@@ -370,6 +376,10 @@ func (s *Server) rejectOffer(req *sip.Request, tx sip.ServerTransaction, err err
 func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	call := s.lookup(req)
 	if call == nil || !call.matches(req) {
+		if o := s.lookupOutbound(req); o != nil {
+			o.handleReInvite(req, tx)
+			return
+		}
 		// RFC 3261 section 12.2.2.
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
@@ -405,6 +415,10 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	call := s.lookup(req)
 	if call == nil || !call.matches(req) {
+		if o := s.lookupOutbound(req); o != nil {
+			o.handleBye(req, tx)
+			return
+		}
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
@@ -429,6 +443,10 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	call := s.lookup(req)
 	if call == nil || !call.matches(req) {
+		if o := s.lookupOutbound(req); o != nil {
+			o.handleInfo(req, tx)
+			return
+		}
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}

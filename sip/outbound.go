@@ -1,0 +1,293 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+)
+
+// DialRequest describes a leg hotline places to an agent's phone (the
+// B2BUA's second leg, RFC 3261 section 8.1 and 13.2).
+type DialRequest struct {
+	// Target is the URI to send the INVITE to: the registered binding's
+	// target (the source address when the agent is behind NAT).
+	Target string
+	// User is the agent's user name (To header).
+	User string
+	// Transport is "UDP" or "TCP".
+	Transport string
+	// FromUser and FromName are what the agent's phone shows.
+	FromUser, FromName string
+	// LocalIP and MediaPort are hotline's RTP address for this leg.
+	LocalIP   netip.Addr
+	MediaPort int
+}
+
+// DialError is a final non-2xx answer from the agent's phone.
+type DialError struct{ Status int }
+
+func (e *DialError) Error() string { return "sip: agent phone answered " + strconv.Itoa(e.Status) }
+
+// OutboundCall is a leg to an agent's phone.
+type OutboundCall struct {
+	// ID is the Call-ID hotline chose for the leg.
+	ID string
+	// Answer is the phone's SDP answer, valid after WaitAnswer succeeded.
+	Answer Offer
+
+	srv *Server
+	dlg *sipgo.DialogClientSession
+	req DialRequest
+
+	done     chan struct{}
+	doneOnce sync.Once
+	endCause EndCause
+	digits   chan byte
+
+	mu        sync.Mutex
+	answered  bool
+	onMedia   func(Offer)
+	sessionID uint64
+}
+
+// Dial sends the INVITE with hotline's offer (PCMU, PCMA, telephone-event)
+// and returns at once; WaitAnswer follows the call to its answer.
+func (s *Server) Dial(ctx context.Context, d DialRequest) (*OutboundCall, error) {
+	recipient := sip.Uri{}
+	if err := sip.ParseUri(d.Target, &recipient); err != nil {
+		return nil, fmt.Errorf("sip: dial target %q: %w", d.Target, err)
+	}
+	o := &OutboundCall{
+		ID: uuid.NewString(), srv: s, req: d,
+		done: make(chan struct{}), digits: make(chan byte, 32),
+		sessionID: rand.Uint64N(1 << 62),
+	}
+	offer := Answer{
+		SessionID: o.sessionID, SessionVersion: 1, Addr: d.LocalIP, Port: d.MediaPort,
+		PayloadType: PayloadPCMU, DTMFPayloadType: 101, Direction: SendRecv,
+	}
+	body := offerBody(offer)
+
+	req := sip.NewRequest(sip.INVITE, recipient)
+	req.SetBody(body)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	from := &sip.FromHeader{DisplayName: d.FromName, Address: sip.Uri{Scheme: "sip", User: d.FromUser, Host: d.LocalIP.String()}, Params: sip.NewParams()}
+	from.Params.Add("tag", uuid.NewString()[:8])
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: d.User, Host: recipient.Host, Port: recipient.Port}, Params: sip.NewParams()})
+	callID := sip.CallIDHeader(o.ID)
+	req.AppendHeader(&callID)
+	contact := s.contact(d.LocalIP, d.Transport)
+	req.AppendHeader(&contact)
+	req.AppendHeader(sip.NewHeader("Allow", allowed))
+	if d.Transport != "" {
+		req.SetTransport(strings.ToUpper(d.Transport))
+	}
+
+	s.mu.Lock()
+	s.outbound[o.ID] = o
+	s.mu.Unlock()
+	dlg, err := s.dua.WriteInvite(ctx, req)
+	if err != nil {
+		s.forgetOutbound(o)
+		return nil, fmt.Errorf("sip: INVITE to agent %s: %w", d.User, err)
+	}
+	o.dlg = dlg
+	return o, nil
+}
+
+// offerBody writes hotline's offer: both G.711 laws, PCMU preferred, and
+// telephone-event (RFC 4733).
+func offerBody(a Answer) []byte {
+	s := string(a.Marshal())
+	s = strings.Replace(s, "RTP/AVP 0 101\r\n", "RTP/AVP 0 8 101\r\n", 1)
+	s = strings.Replace(s, "a=rtpmap:0 PCMU/8000\r\n", "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n", 1)
+	return []byte(s)
+}
+
+// WaitAnswer follows the leg until the phone answers (ACK sent), refuses
+// (*DialError), or ctx is done — then it cancels the INVITE (RFC 3261
+// section 9.1) and returns the cause. onProgress sees each provisional
+// status (180, 183).
+func (o *OutboundCall) WaitAnswer(ctx context.Context, onProgress func(status int)) error {
+	err := o.dlg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+		if res.IsProvisional() && onProgress != nil {
+			onProgress(res.StatusCode)
+		}
+		return nil
+	}})
+	if err != nil {
+		var de *sipgo.ErrDialogResponse
+		if errors.As(err, &de) {
+			o.end(EndLocal)
+			return &DialError{Status: de.Res.StatusCode}
+		}
+		o.end(EndLocal)
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return fmt.Errorf("sip: waiting for agent %s: %w", o.req.User, err)
+	}
+	ans, err := ParseOffer(o.dlg.InviteResponse.Body())
+	if err != nil {
+		// RFC 3261 section 13.2.2.4: ACK the 2xx, then end the session.
+		_ = o.dlg.Ack(context.Background())
+		byeCtx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		_ = o.dlg.Bye(byeCtx)
+		cancel()
+		o.end(EndLocal)
+		return fmt.Errorf("sip: agent %s answered with an unusable SDP: %w", o.req.User, err)
+	}
+	if err := o.dlg.Ack(ctx); err != nil {
+		o.end(EndLocal)
+		return fmt.Errorf("sip: ACK to agent %s: %w", o.req.User, err)
+	}
+	o.mu.Lock()
+	o.Answer = ans
+	o.answered = true
+	o.mu.Unlock()
+	return nil
+}
+
+// Done is closed when the leg has ended.
+func (o *OutboundCall) Done() <-chan struct{} { return o.done }
+
+// EndCause tells how the leg ended; EndBye means the agent hung up.
+func (o *OutboundCall) EndCause() EndCause {
+	select {
+	case <-o.done:
+		return o.endCause
+	default:
+		return ""
+	}
+}
+
+// Digits delivers keys the agent's phone sent by SIP INFO.
+func (o *OutboundCall) Digits() <-chan byte { return o.digits }
+
+// OnMediaChange registers a function called with every accepted re-offer
+// from the agent's phone.
+func (o *OutboundCall) OnMediaChange(f func(Offer)) {
+	o.mu.Lock()
+	o.onMedia = f
+	o.mu.Unlock()
+}
+
+// Hangup ends an answered leg with BYE.
+func (o *OutboundCall) Hangup(ctx context.Context) error {
+	o.mu.Lock()
+	answered := o.answered
+	o.mu.Unlock()
+	select {
+	case <-o.done:
+		return nil
+	default:
+	}
+	if !answered {
+		o.end(EndLocal)
+		return ErrNotAnswered
+	}
+	err := o.dlg.Bye(ctx)
+	o.end(EndLocal)
+	if err != nil {
+		return fmt.Errorf("sip: BYE to agent %s: %w", o.req.User, err)
+	}
+	return nil
+}
+
+// Release forgets the leg.
+func (o *OutboundCall) Release() {
+	o.srv.forgetOutbound(o)
+	if o.dlg != nil {
+		o.dlg.Close()
+	}
+}
+
+func (o *OutboundCall) end(cause EndCause) {
+	o.doneOnce.Do(func() {
+		o.endCause = cause
+		close(o.done)
+	})
+}
+
+func (o *OutboundCall) handleBye(req *sip.Request, tx sip.ServerTransaction) {
+	if err := o.dlg.ReadBye(req, tx); err != nil {
+		o.srv.respond(tx, req, 400, "Bad Request", warning(err.Error()))
+		return
+	}
+	o.srv.stats.countResponse(200)
+	o.srv.log.Info("agent hung up", "call_id", o.ID)
+	o.end(EndBye)
+}
+
+// handleReInvite answers the agent phone's re-offer (session refresh,
+// later hold) with hotline's side of it.
+func (o *OutboundCall) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if err := o.dlg.ReadRequest(req, tx); err != nil {
+		o.srv.respond(tx, req, 500, "Server Internal Error", warning("CSeq out of order"))
+		return
+	}
+	o.mu.Lock()
+	cur := Answer{SessionID: o.sessionID, SessionVersion: 2, Addr: o.req.LocalIP, Port: o.req.MediaPort,
+		PayloadType: o.Answer.PayloadType, DTMFPayloadType: o.Answer.DTMFPayloadType, Direction: SendRecv}
+	f := o.onMedia
+	o.mu.Unlock()
+	body := cur.Marshal()
+	if len(strings.TrimSpace(string(req.Body()))) > 0 {
+		off, err := ParseOffer(req.Body())
+		if err != nil {
+			o.srv.rejectOffer(req, tx, err)
+			return
+		}
+		body = AnswerFor(off, o.req.LocalIP, o.req.MediaPort, o.sessionID, 2).Marshal()
+		if f != nil {
+			f(off)
+		}
+	}
+	res := sip.NewSDPResponseFromRequest(req, body)
+	c := o.srv.contact(o.req.LocalIP, o.req.Transport)
+	res.AppendHeader(&c)
+	if err := tx.Respond(res); err == nil {
+		o.srv.stats.countResponse(200)
+	}
+}
+
+func (o *OutboundCall) handleInfo(req *sip.Request, tx sip.ServerTransaction) {
+	key, ok := parseDTMFRelay(string(req.Body()))
+	if !ok {
+		key, ok = normaliseKey(strings.TrimSpace(string(req.Body())))
+	}
+	if !ok {
+		o.srv.respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
+		return
+	}
+	o.srv.respond(tx, req, 200, "OK")
+	select {
+	case o.digits <- key:
+	default:
+	}
+}
+
+func (s *Server) lookupOutbound(req *sip.Request) *OutboundCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.outbound[callIDOf(req)]
+}
+
+func (s *Server) forgetOutbound(o *OutboundCall) {
+	s.mu.Lock()
+	if s.outbound[o.ID] == o {
+		delete(s.outbound, o.ID)
+	}
+	s.mu.Unlock()
+}
