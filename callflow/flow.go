@@ -374,6 +374,7 @@ func (c *call) reject(code int, reason, why string) {
 		c.log.Info("reject failed", "status", code, "error", err)
 	}
 	c.rec.HangupBy, c.rec.HangupReason = calllog.HangupSystem, "rejected"
+	c.rec.EndedBy = calllog.HangupSystem
 	c.rec.Disposition = calllog.DispositionRejected
 	c.event("rejected", "status", strconv.Itoa(code), "why", why)
 	c.writeRecord()
@@ -412,6 +413,9 @@ func (c *call) finish() {
 			c.log.Info("BYE to the caller failed", "error", err)
 		}
 		cancel()
+	}
+	if c.rec.EndedBy == "" {
+		c.rec.EndedBy = c.rec.HangupBy
 	}
 	c.event("hangup", "party", c.rec.HangupBy, "reason", c.rec.HangupReason)
 	c.log.Info("call ended", "hangup_by", c.rec.HangupBy, "reason", c.rec.HangupReason, "disposition", c.rec.Disposition)

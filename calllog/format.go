@@ -27,7 +27,7 @@ func WriteTable(w io.Writer, recs []Record, loc *time.Location) error {
 		loc = time.Local
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	_, err := io.WriteString(tw, "CALL ID\tARRIVAL\tCALLER\tDELAY\tRINGS\tGREETING\tDIGITS\tHANGUP BY\tREASON\tDISPOSITION\tSTATUS\n")
+	_, err := io.WriteString(tw, "CALL ID\tARRIVAL\tCALLER\tDELAY\tRINGS\tGREETING\tDIGITS\tQUEUE\tWAIT\tAGENT\tTALK\tHANGUP BY\tREASON\tENDED BY\tDISPOSITION\tSTATUS\n")
 	for i := 0; i < len(recs) && err == nil; i++ {
 		r := &recs[i]
 		delay, rings := "-", "-"
@@ -39,14 +39,21 @@ func WriteTable(w io.Writer, recs []Record, loc *time.Location) error {
 		if r.SIPStatus != 0 {
 			status = strconv.Itoa(r.SIPStatus)
 		}
+		queueWait, talk := "-", "-"
+		if r.Queue != "" {
+			queueWait = r.QueueWait.Round(time.Second).String() + " " + r.QueueResult
+		}
+		if r.TalkTime > 0 {
+			talk = r.TalkTime.Round(time.Second).String()
+		}
 		arrival := "-"
 		if !r.Arrival.IsZero() {
 			arrival = r.Arrival.In(loc).Format(tableTimeLayout)
 		}
 		_, err = io.WriteString(tw, strings.Join([]string{
 			cell(r.CallID), arrival, cell(MaskCaller(r.Caller)), delay, rings,
-			cell(r.Greeting), cell(r.Digits), cell(r.HangupBy), cell(r.HangupReason),
-			cell(r.Disposition), status,
+			cell(r.Greeting), cell(r.Digits), cell(r.Queue), queueWait, cell(r.Agent), talk,
+			cell(r.HangupBy), cell(r.HangupReason), cell(r.EndedBy), cell(r.Disposition), status,
 		}, "\t")+"\n")
 	}
 	if err == nil {
@@ -133,21 +140,29 @@ func callerUser(s string) string {
 
 // jsonRecord is the JSON shape of a Record for `hotline calls --json`.
 type jsonRecord struct {
-	CallID        string     `json:"call_id"`
-	Caller        string     `json:"caller"`
-	Called        string     `json:"called"`
-	Arrival       time.Time  `json:"arrival"`
-	Answer        *time.Time `json:"answer"` // null when never answered
-	End           time.Time  `json:"end"`
-	AnswerDelayMS int64      `json:"answer_delay_ms"`
-	AnswerRings   int        `json:"answer_rings"`
-	Greeting      string     `json:"greeting"`
-	Digits        string     `json:"digits"`
-	Prompts       []string   `json:"prompts"`
-	HangupBy      string     `json:"hangup_by"`
-	HangupReason  string     `json:"hangup_reason"`
-	Disposition   string     `json:"disposition"`
-	SIPStatus     int        `json:"sip_status"`
+	CallID        string        `json:"call_id"`
+	Caller        string        `json:"caller"`
+	Called        string        `json:"called"`
+	Arrival       time.Time     `json:"arrival"`
+	Answer        *time.Time    `json:"answer"` // null when never answered
+	End           time.Time     `json:"end"`
+	AnswerDelayMS int64         `json:"answer_delay_ms"`
+	AnswerRings   int           `json:"answer_rings"`
+	Greeting      string        `json:"greeting"`
+	Digits        string        `json:"digits"`
+	Prompts       []string      `json:"prompts"`
+	HangupBy      string        `json:"hangup_by"`
+	HangupReason  string        `json:"hangup_reason"`
+	Disposition   string        `json:"disposition"`
+	SIPStatus     int           `json:"sip_status"`
+	Queue         string        `json:"queue"`
+	QueuePosition int           `json:"queue_position"`
+	QueueWaitMS   int64         `json:"queue_wait_ms"`
+	QueueResult   string        `json:"queue_result"`
+	RingAttempts  []RingAttempt `json:"ring_attempts"`
+	Agent         string        `json:"agent"`
+	TalkMS        int64         `json:"talk_ms"`
+	EndedBy       string        `json:"ended_by"`
 }
 
 // WriteJSON prints records as a JSON array with snake_case keys (call_id,
@@ -175,6 +190,17 @@ func WriteJSON(w io.Writer, recs []Record) error {
 			HangupReason:  r.HangupReason,
 			Disposition:   r.Disposition,
 			SIPStatus:     r.SIPStatus,
+			Queue:         r.Queue,
+			QueuePosition: r.QueuePosition,
+			QueueWaitMS:   r.QueueWait.Milliseconds(),
+			QueueResult:   r.QueueResult,
+			RingAttempts:  r.RingAttempts,
+			Agent:         r.Agent,
+			TalkMS:        r.TalkTime.Milliseconds(),
+			EndedBy:       r.EndedBy,
+		}
+		if j.RingAttempts == nil {
+			j.RingAttempts = []RingAttempt{}
 		}
 		if !r.Answer.IsZero() {
 			a := r.Answer.UTC()

@@ -56,6 +56,24 @@ type Record struct {
 	HangupReason string        // e.g. "bye", "cancel", "closing timeout", "rtp timeout", "shutdown", "interrupted", "rejected"
 	Disposition  string        // completed | abandoned_ringing | rejected | interrupted | failed
 	SIPStatus    int           // final status we sent to the INVITE (200, 487, 488, ...)
+	// Queue is the queue the caller joined ("" when none) and
+	// QueuePosition their place on entry (1 = first in line).
+	Queue         string
+	QueuePosition int
+	// QueueWait is the time from joining the queue to leaving it.
+	QueueWait time.Duration
+	// QueueResult is how the wait ended: answered, abandoned,
+	// short_abandoned, timeout, no_agents or closed.
+	QueueResult string
+	// RingAttempts lists every agent rung for the caller, in order.
+	RingAttempts []RingAttempt
+	// Agent is the agent who answered, and TalkTime how long the caller
+	// and the agent were connected.
+	Agent    string
+	TalkTime time.Duration
+	// EndedBy is who ended the caller's leg (caller or system). HangupBy is
+	// who hung up first: with an agent that may be the agent (R7).
+	EndedBy string
 }
 
 // Who ended the caller's leg (R7: normally the caller).
@@ -118,4 +136,15 @@ type Stats struct {
 	WriteErrors uint64
 	// QueueDepth is the number of items waiting for the writer.
 	QueueDepth int
+}
+
+// HangupAgent: the agent hung up first (the caller still ends the call).
+const HangupAgent = "agent"
+
+// RingAttempt is one agent rung for a queued caller.
+type RingAttempt struct {
+	Agent  string `json:"agent"`
+	RingMS int64  `json:"ring_ms"`
+	// Result: answered, no_answer, busy, rejected, cancelled, failed.
+	Result string `json:"result"`
 }

@@ -60,6 +60,10 @@ type recordRow struct {
 	hangupBy, hangupReason    string
 	disposition               string
 	sipStatus                 int64
+	queue, queueResult, agent string
+	queuePosition             int64
+	queueWaitMs, talkMs       int64
+	ringAttempts, endedBy     string
 }
 
 func newRecordRow(rec Record) (recordRow, error) {
@@ -70,6 +74,14 @@ func newRecordRow(rec Record) (recordRow, error) {
 	pj, err := json.Marshal(prompts)
 	if err != nil {
 		return recordRow{}, fmt.Errorf("calllog: encode prompts: %w", err)
+	}
+	attempts := rec.RingAttempts
+	if attempts == nil {
+		attempts = []RingAttempt{}
+	}
+	aj, err := json.Marshal(attempts)
+	if err != nil {
+		return recordRow{}, fmt.Errorf("calllog: encode ring attempts: %w", err)
 	}
 	row := recordRow{
 		callID:        rec.CallID,
@@ -86,6 +98,14 @@ func newRecordRow(rec Record) (recordRow, error) {
 		hangupReason:  rec.HangupReason,
 		disposition:   rec.Disposition,
 		sipStatus:     int64(rec.SIPStatus),
+		queue:         rec.Queue,
+		queuePosition: int64(rec.QueuePosition),
+		queueWaitMs:   rec.QueueWait.Milliseconds(),
+		queueResult:   rec.QueueResult,
+		agent:         rec.Agent,
+		ringAttempts:  string(aj),
+		talkMs:        rec.TalkTime.Milliseconds(),
+		endedBy:       rec.EndedBy,
 	}
 	if !rec.Answer.IsZero() {
 		row.answerMs = sql.NullInt64{Int64: rec.Answer.UnixMilli(), Valid: true}
@@ -97,7 +117,8 @@ func newRecordRow(rec Record) (recordRow, error) {
 func (r *recordRow) args() []any {
 	return []any{r.callID, r.caller, r.called, r.arrivalMs, r.answerMs, r.endMs,
 		r.answerDelayMs, r.answerRings, r.greeting, r.digits, r.prompts, r.hangupBy,
-		r.hangupReason, r.disposition, r.sipStatus}
+		r.hangupReason, r.disposition, r.sipStatus, r.queue, r.queuePosition, r.queueWaitMs,
+		r.queueResult, r.agent, r.ringAttempts, r.talkMs, r.endedBy}
 }
 
 // scanner is the part of *sql.Row and *sql.Rows that scanRecord needs.
@@ -110,23 +131,36 @@ func scanRecord(sc scanner) (Record, error) {
 	var r recordRow
 	if err := sc.Scan(&r.callID, &r.caller, &r.called, &r.arrivalMs, &r.answerMs, &r.endMs,
 		&r.answerDelayMs, &r.answerRings, &r.greeting, &r.digits, &r.prompts, &r.hangupBy,
-		&r.hangupReason, &r.disposition, &r.sipStatus); err != nil {
+		&r.hangupReason, &r.disposition, &r.sipStatus, &r.queue, &r.queuePosition, &r.queueWaitMs,
+		&r.queueResult, &r.agent, &r.ringAttempts, &r.talkMs, &r.endedBy); err != nil {
 		return Record{}, err
 	}
 	rec := Record{
-		CallID:       r.callID,
-		Caller:       r.caller,
-		Called:       r.called,
-		Arrival:      fromMillis(r.arrivalMs),
-		End:          fromMillis(r.endMs),
-		AnswerDelay:  time.Duration(r.answerDelayMs) * time.Millisecond,
-		AnswerRings:  int(r.answerRings),
-		Greeting:     r.greeting,
-		Digits:       r.digits,
-		HangupBy:     r.hangupBy,
-		HangupReason: r.hangupReason,
-		Disposition:  r.disposition,
-		SIPStatus:    int(r.sipStatus),
+		CallID:        r.callID,
+		Caller:        r.caller,
+		Called:        r.called,
+		Arrival:       fromMillis(r.arrivalMs),
+		End:           fromMillis(r.endMs),
+		AnswerDelay:   time.Duration(r.answerDelayMs) * time.Millisecond,
+		AnswerRings:   int(r.answerRings),
+		Greeting:      r.greeting,
+		Digits:        r.digits,
+		HangupBy:      r.hangupBy,
+		HangupReason:  r.hangupReason,
+		Disposition:   r.disposition,
+		SIPStatus:     int(r.sipStatus),
+		Queue:         r.queue,
+		QueuePosition: int(r.queuePosition),
+		QueueWait:     time.Duration(r.queueWaitMs) * time.Millisecond,
+		QueueResult:   r.queueResult,
+		Agent:         r.agent,
+		TalkTime:      time.Duration(r.talkMs) * time.Millisecond,
+		EndedBy:       r.endedBy,
+	}
+	if r.ringAttempts != "" && r.ringAttempts != "[]" {
+		if err := json.Unmarshal([]byte(r.ringAttempts), &rec.RingAttempts); err != nil {
+			return Record{}, fmt.Errorf("calllog: call %s: decode ring attempts: %w", r.callID, err)
+		}
 	}
 	if r.answerMs.Valid {
 		rec.Answer = fromMillis(r.answerMs.Int64)

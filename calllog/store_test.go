@@ -80,6 +80,14 @@ func TestRecordRoundTripKeepsEveryFieldToTheMillisecond(t *testing.T) {
 			Disposition:  DispositionAbandonedRinging,
 			SIPStatus:    487,
 		}},
+		{"queued call answered by an agent who hung up first", func() Record {
+			r := answeredRecord("rt-queued", base)
+			r.Queue, r.QueuePosition, r.QueueWait, r.QueueResult = "support", 3, 42*time.Second+17*time.Millisecond, "answered"
+			r.RingAttempts = []RingAttempt{{Agent: "1001", RingMS: 15000, Result: "no_answer"}, {Agent: "1002", RingMS: 2300, Result: "answered"}}
+			r.Agent, r.TalkTime = "1002", 95*time.Second+5*time.Millisecond
+			r.HangupBy, r.EndedBy = HangupAgent, HangupCaller
+			return r
+		}()},
 		{"rejected call with unicode and empty strings", Record{
 			CallID:       "rt-rejected-呼叫",
 			Caller:       "张三",
