@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,7 +45,16 @@ type Config struct {
 	Prompts  map[string]string `yaml:"prompts"`
 	Database Database          `yaml:"database"`
 	Menu     *Menu             `yaml:"menu"` // nil = no menu
-	Source   string            `yaml:"-"`    // file name the config came from ("<built-in>" for defaults)
+	// Agents are the people who log in from SIP softphones; none by
+	// default.
+	Agents    []Agent   `yaml:"agents"`
+	Registrar Registrar `yaml:"registrar"`
+	// Queues are the waiting lines callers join. A file's queues list
+	// replaces the built-in one (a single queue named "support").
+	Queues  []Queue `yaml:"queues"`
+	Routing Routing `yaml:"routing"`
+	API     API     `yaml:"api"`
+	Source  string  `yaml:"-"` // file name the config came from ("<built-in>" for defaults)
 }
 
 // Company identifies whose hotline this is; the name is part of the
@@ -157,6 +167,7 @@ const (
 type MenuOption struct {
 	Action string `yaml:"action"` // one of the Action constants
 	Prompt string `yaml:"prompt"` // prompt ID; required for ActionPlay, forbidden otherwise
+	Queue  string `yaml:"queue"`  // queue name; required for ActionQueue, forbidden otherwise
 }
 
 // Menu actions.
@@ -164,6 +175,7 @@ const (
 	ActionRepeatGreeting = "repeat_greeting" // play the greeting again, then the menu
 	ActionPlay           = "play"            // play MenuOption.Prompt, then the menu
 	ActionClose          = "close"           // leave the menu for the closing (R7)
+	ActionQueue          = "queue"           // leave the menu for the queue named by MenuOption.Queue
 )
 
 // DayPart names the greeting variant for a local time (R2).
@@ -220,6 +232,11 @@ func Default() *Config {
 func (c *Config) Clone() *Config {
 	n := *c
 	n.Prompts = maps.Clone(c.Prompts)
+	n.Agents = slices.Clone(c.Agents)
+	for i := range n.Agents {
+		n.Agents[i].Queues = slices.Clone(c.Agents[i].Queues)
+	}
+	n.Queues = slices.Clone(c.Queues)
 	if c.Menu != nil {
 		m := *c.Menu
 		m.Options = maps.Clone(c.Menu.Options)

@@ -281,6 +281,61 @@ func (d *decoder) duration(dst *time.Duration) handler {
 	}
 }
 
+func (d *decoder) boolean(dst *bool) handler {
+	return func(path string, line int, v *yaml.Node) {
+		const want = "true or false"
+		if !d.scalar(path, line, v, want) {
+			return
+		}
+		var b bool
+		// Only YAML 1.2 booleans: "yes", "on" and friends stay strings, so
+		// a typo is an error rather than a guess.
+		if v.ShortTag() != "!!bool" || v.Decode(&b) != nil {
+			d.fail(line, path, "want %s, got %s", want, describe(v))
+			return
+		}
+		*dst = b
+	}
+}
+
+// stringList decodes a list of scalars; null leaves dst unchanged.
+func (d *decoder) stringList(dst *[]string, want string) handler {
+	return func(path string, line int, v *yaml.Node) {
+		if isNull(v) {
+			return
+		}
+		var out []string
+		ok := d.items(path, line, v, func(p string, l int, it *yaml.Node) {
+			if !d.scalar(p, l, it, want) {
+				out = append(out, "") // keep indexes aligned with the file
+				return
+			}
+			out = append(out, it.Value)
+		})
+		if ok {
+			*dst = out
+		}
+	}
+}
+
+// items walks the list v (the value of the key at path, on line) and calls
+// each(itemPath, itemLine, item) for every item, with itemPath like
+// "agents[0]" (indexes count from 0, as in Go and jq). It reports a value
+// that is not a list and returns false.
+func (d *decoder) items(path string, line int, v *yaml.Node, each func(p string, l int, it *yaml.Node)) bool {
+	if v.Kind != yaml.SequenceNode {
+		d.fail(line, path, "want a list, got %s", describe(v))
+		return false
+	}
+	for i, it := range v.Content {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		l := it.Line
+		d.lines[p] = l
+		each(p, l, resolve(it))
+	}
+	return true
+}
+
 func (d *decoder) clock(dst *ClockTime) handler {
 	return func(path string, line int, v *yaml.Node) {
 		const want = `a time of day "HH:MM" (00:00 to 23:59)`
@@ -347,7 +402,24 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			"driver": d.str(&c.Database.Driver),
 			"path":   d.str(&c.Database.Path),
 		}),
-		"menu": func(path string, line int, v *yaml.Node) { d.menu(path, line, v, c) },
+		"menu":   func(path string, line int, v *yaml.Node) { d.menu(path, line, v, c) },
+		"agents": func(path string, line int, v *yaml.Node) { d.agents(path, line, v, c) },
+		"registrar": d.section(map[string]handler{
+			"realm":          d.str(&c.Registrar.Realm),
+			"nonce_ttl":      d.duration(&c.Registrar.NonceTTL),
+			"min_expires":    d.duration(&c.Registrar.MinExpires),
+			"max_expires":    d.duration(&c.Registrar.MaxExpires),
+			"failure_limit":  d.integer(&c.Registrar.FailureLimit),
+			"failure_window": d.duration(&c.Registrar.FailureWindow),
+			"block_for":      d.duration(&c.Registrar.BlockFor),
+		}),
+		"queues": func(path string, line int, v *yaml.Node) { d.queues(path, line, v, c) },
+		"routing": d.section(map[string]handler{
+			"default_queue": d.str(&c.Routing.DefaultQueue),
+		}),
+		"api": d.section(map[string]handler{
+			"token": d.str(&c.API.Token),
+		}),
 	})
 	if c.Prompts == nil {
 		c.Prompts = map[string]string{}
@@ -408,9 +480,79 @@ func (d *decoder) menu(path string, line int, v *yaml.Node, c *Config) {
 				d.fields(p, keyLine, v, map[string]handler{
 					"action": d.str(&o.Action),
 					"prompt": d.str(&o.Prompt),
+					"queue":  d.str(&o.Queue),
 				})
 			})
 		},
 	})
 	c.Menu = m
+}
+
+// agents decodes the agents list, which replaces the default (empty) one.
+// Null keeps the default. Every item is kept, even a wrong one, so that
+// indexes in problems match the file.
+func (d *decoder) agents(path string, line int, v *yaml.Node, c *Config) {
+	if isNull(v) {
+		return
+	}
+	var agents []Agent
+	ok := d.items(path, line, v, func(p string, l int, it *yaml.Node) {
+		var a Agent
+		defer func() { agents = append(agents, a) }()
+		if isNull(it) {
+			d.fail(l, p, `empty list item; want a mapping like {user: "1001", password: "..."}`)
+			return
+		}
+		d.fields(p, l, it, map[string]handler{
+			"user":       d.str(&a.User),
+			"name":       d.str(&a.Name),
+			"password":   d.str(&a.Password),
+			"ha1_md5":    d.str(&a.HA1MD5),
+			"ha1_sha256": d.str(&a.HA1SHA256),
+			"queues":     d.stringList(&a.Queues, "a queue name"),
+			"penalty":    d.integer(&a.Penalty),
+		})
+	})
+	if ok {
+		c.Agents = agents
+	}
+}
+
+// queues decodes the queues list, which replaces the default one; each
+// item starts from the per-queue defaults (NewQueue). Null keeps the
+// default list.
+func (d *decoder) queues(path string, line int, v *yaml.Node, c *Config) {
+	if isNull(v) {
+		return
+	}
+	queues := []Queue{} // an empty list is no queues, not the default
+	ok := d.items(path, line, v, func(p string, l int, it *yaml.Node) {
+		q := NewQueue("")
+		defer func() { queues = append(queues, q) }()
+		if isNull(it) {
+			d.fail(l, p, "empty list item; want a mapping like {name: support}")
+			return
+		}
+		d.fields(p, l, it, map[string]handler{
+			"name":                 d.str(&q.Name),
+			"strategy":             d.str(&q.Strategy),
+			"ring_cycles":          d.integer(&q.RingCycles),
+			"wrap_up":              d.duration(&q.WrapUp),
+			"max_no_answer":        d.integer(&q.MaxNoAnswer),
+			"no_answer_delay":      d.duration(&q.NoAnswerDelay),
+			"busy_delay":           d.duration(&q.BusyDelay),
+			"reject_delay":         d.duration(&q.RejectDelay),
+			"retry_avoid":          d.duration(&q.RetryAvoid),
+			"short_abandon":        d.duration(&q.ShortAbandon),
+			"reassurance_interval": d.duration(&q.ReassuranceInterval),
+			"announce_interval":    d.duration(&q.AnnounceInterval),
+			"max_wait":             d.duration(&q.MaxWait),
+			"on_max_wait":          d.str(&q.OnMaxWait),
+			"on_no_agents":         d.str(&q.OnNoAgents),
+			"whisper":              d.boolean(&q.Whisper),
+		})
+	})
+	if ok {
+		c.Queues = queues
+	}
 }

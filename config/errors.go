@@ -13,9 +13,12 @@ var ErrInvalid = errors.New("invalid configuration")
 
 // Problem is one thing wrong with a config file.
 type Problem struct {
-	File    string // file name as given to Load or Parse
-	Line    int    // 1-based line in File; 0 when the problem has no line
-	Key     string // dotted key path, e.g. "ring.on" or "menu.options.2.prompt"; empty for whole-file problems
+	File string // file name as given to Load or Parse
+	Line int    // 1-based line in File; 0 when the problem has no line
+	// Key is the dotted key path, e.g. "ring.on" or "menu.options.2.prompt";
+	// list items are indexed from 0, e.g. "agents[1].password". It is
+	// empty for whole-file problems.
+	Key     string
 	Message string
 }
 

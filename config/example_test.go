@@ -29,3 +29,27 @@ func ExampleConfig_PartOfDay() {
 	fmt.Println(c.PartOfDay(utc)) // 05:30 in Shanghai
 	// Output: morning
 }
+
+func ExampleConfig_AgentQueues() {
+	c, err := config.Parse("hotline.yaml", []byte(`agents:
+  - {user: "1001", password: change-me, queues: [sales]}
+  - {user: "1002", password: change-me-too}
+queues:
+  - name: support
+  - name: sales
+    strategy: ring_all
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, a := range c.Agents {
+		fmt.Println(a.Name, c.AgentQueues(a))
+	}
+	q, _ := c.QueueByName("sales")
+	fmt.Println(q.Name, q.Strategy, q.RingCycles)
+	// Output:
+	// 1001 [sales]
+	// 1002 [support sales]
+	// sales ring_all 3
+}

@@ -26,6 +26,11 @@ func FuzzParse(f *testing.F) {
 		"? [a, b]\n: c\n",
 		"prompts: {greeting: /dev/null, menu: .}\n",
 		"timezone: ../../../etc/passwd\n",
+		goodCallCentre,
+		"agents: [{user: \"1\", ha1_md5: ABCDEF0123456789abcdef0123456789, queues: [support, support]}]\n",
+		"agents: &a [*a]\nqueues: &q [{name: *q}]\n",
+		"queues: []\nrouting: {default_queue: \"\"}\nmenu: {options: {\"1\": {action: queue, queue: x}}}\n",
+		"registrar: {min_expires: 1ms, max_expires: 0s}\napi: {token: \"====\"}\n",
 	} {
 		f.Add([]byte(s))
 	}

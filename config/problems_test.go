@@ -6,7 +6,7 @@ import (
 	"github.com/hotline-dev/hotline/config"
 )
 
-const rootKeys = "answer, closing, company, database, day_parts, http, language, menu, prompts, ring, rtp, sip, timezone"
+const rootKeys = "agents, answer, api, closing, company, database, day_parts, http, language, menu, prompts, queues, registrar, ring, routing, rtp, sip, timezone"
 
 // Each case is a whole file and every line Parse must print for it, in
 // order: several problems in one file are all reported, each at its line.
@@ -29,7 +29,7 @@ menu:
 			want: []string{
 				"bad.yaml:1: colour: unknown key (known keys: " + rootKeys + ")",
 				"bad.yaml:4: ring.of: unknown key (known keys: off, on)",
-				"bad.yaml:7: menu.options.1.sound: unknown key (known keys: action, prompt)",
+				"bad.yaml:7: menu.options.1.sound: unknown key (known keys: action, prompt, queue)",
 			},
 		},
 		{
@@ -220,10 +220,10 @@ http:
 				"bad.yaml:3: menu.timeout: must be positive, got 0s",
 				"bad.yaml:4: menu.max_repeats: must be at least 1, got 0",
 				`bad.yaml:6: menu.options.12: "12" is not a single DTMF key (0-9, *, #)`,
-				`bad.yaml:7: menu.options.1.action: unknown action "dance" (want repeat_greeting, play or close)`,
+				`bad.yaml:7: menu.options.1.action: unknown action "dance" (want repeat_greeting, play, queue or close)`,
 				"bad.yaml:8: menu.options.2.prompt: required for action play",
 				"bad.yaml:9: menu.options.3.prompt: only allowed with action play, not close",
-				"bad.yaml:10: menu.options.4.action: missing action (want repeat_greeting, play or close)",
+				"bad.yaml:10: menu.options.4.action: missing action (want repeat_greeting, play, queue or close)",
 				`bad.yaml:11: menu.options.5: want a mapping, got "close"`,
 			},
 		},

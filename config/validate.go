@@ -24,12 +24,21 @@ func (d *decoder) isBad(key string) bool {
 		if d.bad[key] {
 			return true
 		}
-		i := strings.LastIndexByte(key, '.')
-		if i < 0 {
+		var ok bool
+		if key, ok = parentKey(key); !ok {
 			return false
 		}
-		key = key[:i]
 	}
+}
+
+// parentKey returns the key of the section or list holding key:
+// "queues[1].name" → "queues[1]" → "queues".
+func parentKey(key string) (string, bool) {
+	i := strings.LastIndexAny(key, ".[")
+	if i < 0 {
+		return "", false
+	}
+	return key[:i], true
 }
 
 // lineOf returns the line a problem about key should point at: the key's own
@@ -46,11 +55,10 @@ func (d *decoder) lineOf(key string, alts ...string) int {
 		}
 	}
 	for {
-		i := strings.LastIndexByte(key, '.')
-		if i < 0 {
+		var ok bool
+		if key, ok = parentKey(key); !ok {
 			return 0
 		}
-		key = key[:i]
 		if l, ok := d.lines[key]; ok {
 			return l
 		}
@@ -182,12 +190,22 @@ func (d *decoder) validate(c *Config) {
 		d.report("database.path", nil, "empty path; want an SQLite file name like hotline.db")
 	}
 
+	queues := d.validateQueues(c)
+	d.validateAgents(c, queues)
+	d.validateRegistrar(&c.Registrar)
+	if ok("routing.default_queue") && c.Routing.DefaultQueue != "" {
+		d.queueRef("routing.default_queue", []string{"queues"}, c.Routing.DefaultQueue, queues)
+	}
+	if ok("api.token") {
+		d.validateToken("api.token", c.API.Token)
+	}
+
 	if c.Menu != nil && ok("menu") {
-		d.validateMenu(c.Menu, ok)
+		d.validateMenu(c.Menu, ok, queues)
 	}
 }
 
-func (d *decoder) validateMenu(m *Menu, ok func(...string) bool) {
+func (d *decoder) validateMenu(m *Menu, ok func(...string) bool, queues queueNames) {
 	if ok("menu.prompt") && m.Prompt == "" {
 		d.report("menu.prompt", nil, "empty prompt ID")
 	}
@@ -214,25 +232,37 @@ func (d *decoder) validateMenu(m *Menu, ok func(...string) bool) {
 		if !isDTMFKey(k) {
 			d.report(p, nil, "%q is not a single DTMF key (0-9, *, #)", k)
 		}
-		if !ok(p+".action") || !ok(p+".prompt") {
+		if !ok(p+".action") || !ok(p+".prompt") || !ok(p+".queue") {
 			continue
 		}
 		switch o.Action {
-		case ActionRepeatGreeting, ActionClose:
-			if o.Prompt != "" {
-				d.report(p+".prompt", nil, "only allowed with action play, not %s", o.Action)
-			}
-		case ActionPlay:
-			if o.Prompt == "" {
-				d.report(p+".prompt", nil, "required for action play")
-			}
+		case ActionRepeatGreeting, ActionPlay, ActionQueue, ActionClose:
 		case "":
-			d.report(p+".action", nil, "missing action (want %s, %s or %s)", ActionRepeatGreeting, ActionPlay, ActionClose)
+			d.report(p+".action", nil, "missing action (want %s)", actionList)
+			continue
 		default:
-			d.report(p+".action", nil, "unknown action %q (want %s, %s or %s)", o.Action, ActionRepeatGreeting, ActionPlay, ActionClose)
+			d.report(p+".action", nil, "unknown action %q (want %s)", o.Action, actionList)
+			continue
+		}
+		switch {
+		case o.Action == ActionPlay && o.Prompt == "":
+			d.report(p+".prompt", nil, "required for action play")
+		case o.Action != ActionPlay && o.Prompt != "":
+			d.report(p+".prompt", nil, "only allowed with action play, not %s", o.Action)
+		}
+		switch {
+		case o.Action == ActionQueue && o.Queue == "":
+			d.report(p+".queue", nil, "required for action queue")
+		case o.Action == ActionQueue:
+			d.queueRef(p+".queue", nil, o.Queue, queues)
+		case o.Queue != "":
+			d.report(p+".queue", nil, "only allowed with action queue, not %s", o.Action)
 		}
 	}
 }
+
+// actionList names the menu actions for problems.
+var actionList = strings.Join([]string{ActionRepeatGreeting, ActionPlay, ActionQueue}, ", ") + " or " + ActionClose
 
 func isDTMFKey(k string) bool {
 	return len(k) == 1 && (isDigit(k[0]) || k[0] == '*' || k[0] == '#')
