@@ -10,9 +10,11 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 )
 
-// builtIn holds the audio rendered by render.sh from texts.tsv.
+// builtIn holds the audio rendered by render.sh: the speech of texts.tsv
+// under audio/<lang>/, the language-independent music under audio/.
 //
 //go:embed audio
 var builtIn embed.FS
@@ -59,10 +61,14 @@ type Options struct {
 }
 
 // Catalogue maps IDs to audio for one language. Safe for concurrent use:
-// it is read-only after Load.
+// the prompts are read-only after Load, and Render guards its own cache.
 type Catalogue struct {
 	lang  string
-	audio [len(ids)]*Audio
+	audio []*Audio // by index(id)
+	log   *slog.Logger
+
+	renderMu sync.Mutex
+	rendered map[string]*renderEntry // by text, see Render
 }
 
 // Load builds the catalogue: built-ins for the language, then overrides.
@@ -78,7 +84,7 @@ func Load(opts Options) (*Catalogue, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Catalogue{lang: lang}
+	c := &Catalogue{lang: lang, audio: make([]*Audio, len(ids)), log: log}
 	for i, id := range ids {
 		a, err := loadBuiltIn(lang, id)
 		if err != nil {
@@ -157,13 +163,16 @@ func canonicalLanguage(lang string) (string, error) {
 
 func loadBuiltIn(lang string, id ID) (*Audio, error) {
 	name := path.Join("audio", lang, string(id)+".wav")
+	if languageIndependent(id) {
+		name = path.Join("audio", string(id)+".wav")
+	}
 	f, err := builtIn.Open(name)
 	if err != nil {
 		// Only possible if render.sh and the ID list disagree; tests catch it.
 		return nil, fmt.Errorf("prompts.%s: built-in %s audio: %w", id, lang, err)
 	}
 	defer f.Close()
-	samples, err := DecodeWAV(f)
+	samples, err := decodeBuiltInWAV(f, inputSize(f))
 	if err != nil {
 		return nil, fmt.Errorf("prompts.%s: built-in %s: %w", id, name, err)
 	}

@@ -1,6 +1,8 @@
 package prompts
 
 import (
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/zaf/g711"
@@ -28,18 +30,89 @@ const (
 	ClosingThanks       ID = "closing_thanks"        // 感谢您的来电,欢迎您随时来电。 (R7)
 )
 
-var ids = [...]ID{
+// The queue (R10: a waiting caller always hears why and for how long).
+// QueueWelcome says why on entry; Music plays between announcements, with
+// QueueReassurance every so often; Position and EstimatedWait assemble the
+// "how long" sentences from the fragments and Number. WhisperCall is played
+// to the agent, followed by the queue name (see Catalogue.Render), before
+// the caller is connected.
+const (
+	QueueWelcome            ID = "queue_welcome"               // 您好,现在坐席全忙,请您稍候,我们将尽快为您服务。
+	QueueReassurance        ID = "queue_reassurance"           // 感谢您的耐心等待,您的来电对我们很重要,请继续稍候。
+	QueuePositionFirst      ID = "queue_position_first"        // 您现在排在第一位。 / You are first in line.
+	QueuePositionOne        ID = "queue_position_one"          // 您前面还有一位客户在等候。 / There is one caller ahead of you.
+	QueuePositionPre        ID = "queue_position_pre"          // 您前面还有 / There are (then a number)
+	QueuePositionPost       ID = "queue_position_post"         // 位客户在等候。 / callers ahead of you.
+	QueueWaitOneMinute      ID = "queue_wait_one_minute"       // 预计等待时间约一分钟。 / ... about one minute.
+	QueueWaitPre            ID = "queue_wait_pre"              // 预计等待时间约 / The expected waiting time is about (then a number)
+	QueueWaitMinutes        ID = "queue_wait_minutes"          // 分钟。 / minutes.
+	QueueWaitLessThanMinute ID = "queue_wait_less_than_minute" // 预计等待时间不到一分钟。
+	QueueTimeout            ID = "queue_timeout"               // 非常抱歉,现在坐席仍然全忙,请您稍后再拨。
+	QueueConnecting         ID = "queue_connecting"            // 正在为您接通客服人员,请稍候。
+	WhisperCall             ID = "whisper_call"                // 您有一个来自热线的来电 / You have a hotline call from queue (then the queue name)
+	// Music is the hold music: an instrumental loop, the same in every
+	// language, whose end joins its start without a click, so a player may
+	// repeat it for as long as the caller waits. Its length is whole frames.
+	Music ID = "music"
+)
+
+// Number words, named "num_" and what they say: num_0 to num_19, the tens
+// num_20 to num_90, num_100 (一百 / one hundred), num_hundred (百 /
+// hundred, after another digit) and num_liang (两, the Mandarin two of
+// counts; "two" in English). Catalogue.Number picks them; they are IDs
+// like any other so operators can override them.
+const (
+	numHundred ID = "num_hundred"
+	numLiang   ID = "num_liang"
+)
+
+// numberIDs lists the number words in the catalogue's order.
+var numberIDs = func() []ID {
+	var out []ID
+	for n := 0; n < 20; n++ {
+		out = append(out, numID(n))
+	}
+	for n := 20; n <= 100; n += 10 {
+		out = append(out, numID(n))
+	}
+	return append(out, numHundred, numLiang)
+}()
+
+// numID names the recorded word for n, which must be 0–19, a ten, or 100.
+func numID(n int) ID {
+	return ID("num_" + strconv.Itoa(n))
+}
+
+// languageIndependent prompts have one built-in recording for every
+// language.
+func languageIndependent(id ID) bool {
+	return id == Music
+}
+
+var ids = slices.Concat([]ID{
 	GreetMorning, GreetNoon, GreetAfternoon, GreetEvening,
 	Company, OfferHelp, Menu, Hours, InvalidChoice, NoAgent,
 	ClosingAnythingElse, ClosingThanks,
-}
+	QueueWelcome, QueueReassurance, QueuePositionFirst, QueuePositionOne,
+	QueuePositionPre, QueuePositionPost, QueueWaitOneMinute, QueueWaitPre,
+	QueueWaitMinutes, QueueWaitLessThanMinute, QueueTimeout, QueueConnecting,
+	WhisperCall, Music,
+}, numberIDs)
+
+// idIndex maps each ID to its place in ids; Get runs on every play, so it
+// must not scan.
+var idIndex = func() map[ID]int {
+	m := make(map[ID]int, len(ids))
+	for i, id := range ids {
+		m[id] = i
+	}
+	return m
+}()
 
 // IDs lists every known prompt ID in a stable order. The slice is the
 // caller's to keep.
 func IDs() []ID {
-	out := make([]ID, len(ids))
-	copy(out, ids[:])
-	return out
+	return slices.Clone(ids)
 }
 
 // Known reports whether id is a catalogue prompt.
@@ -48,10 +121,8 @@ func Known(id ID) bool {
 }
 
 func index(id ID) int {
-	for i, v := range ids {
-		if v == id {
-			return i
-		}
+	if i, ok := idIndex[id]; ok {
+		return i
 	}
 	return -1
 }
@@ -79,7 +150,7 @@ type Audio struct {
 	Samples int    // 8 kHz samples of the original audio
 	PCMU    []byte // μ-law, len is a multiple of FrameSize, last frame padded with μ-law silence (0xFF)
 	PCMA    []byte // A-law, same length, padded with A-law silence (0xD5)
-	Source  string // "built-in:zh-CN", "espeak-ng:zh-CN" for a rendered company name, or the operator file path
+	Source  string // "built-in:zh-CN", "espeak-ng:zh-CN" for a rendered company name or Render text, or the operator file path
 }
 
 // Duration of the audio as played (whole frames).

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -20,9 +21,10 @@ const (
 	// renderTimeout bounds one espeak-ng run; a short name takes well under
 	// a second, so hitting it means espeak-ng is stuck.
 	renderTimeout = 15 * time.Second
-	// maxCompanyNameRunes keeps the greeting short (R2): a company name
-	// longer than this is a configuration mistake, not a name.
-	maxCompanyNameRunes = 100
+	// maxRenderRunes keeps rendered text short (the greeting of R2, the
+	// whisper before a call): a company or queue name longer than this is a
+	// configuration mistake, not a name.
+	maxRenderRunes = 100
 	// trimThreshold is 0.5 % of full scale, the level render.sh trims at.
 	trimThreshold = 164
 	// normPeak is -3 dBFS, the level render.sh normalises to.
@@ -45,64 +47,142 @@ var voices = map[string]voice{
 	LanguageEn:   {names: []string{"en"}, rate: 150},
 }
 
+// errNoEspeak means espeak-ng is not on PATH: rendering is impossible, and
+// the log should say how to fix that rather than repeat a lookup error.
+var errNoEspeak = errors.New("espeak-ng not on PATH")
+
 // renderCompany speaks name with espeak-ng. It returns nil, after logging a
 // warning, when that is impossible: the built-in prompt then stays.
 func renderCompany(name, lang string, log *slog.Logger) *Audio {
-	text, err := sanitizeName(name)
-	if err != nil {
-		log.Warn("prompts: keeping built-in company prompt", "company_name", name, "error", err)
-		return nil
-	}
-	bin, err := exec.LookPath(espeakBinary)
-	if err != nil {
+	samples, vn, err := speakText(name, lang)
+	switch {
+	case errors.Is(err, errNoEspeak):
 		log.Warn("prompts: espeak-ng not on PATH; keeping built-in company prompt",
 			"company_name", name, "hint", "install espeak-ng or set company audio")
 		return nil
+	case errors.Is(err, errBadText):
+		log.Warn("prompts: keeping built-in company prompt", "company_name", name, "error", err)
+		return nil
+	case err != nil:
+		log.Warn("prompts: rendering company name failed; keeping built-in company prompt",
+			"company_name", name, "error", err)
+		return nil
+	}
+	a := encode(Company, samples, "espeak-ng:"+lang)
+	log.Info("prompts: rendered company name", "company_name", name, "voice", vn, "duration", a.Duration())
+	return a
+}
+
+// renderEntry is one text of Render's cache. once makes concurrent first
+// calls for the same text render it once and share the result, a failure
+// included.
+type renderEntry struct {
+	once  sync.Once
+	audio *Audio
+}
+
+// RenderedPrefix starts the ID of audio made by Render; the text follows,
+// so call records show what was said. No catalogue ID has this prefix.
+const RenderedPrefix = "rendered:"
+
+// Render speaks arbitrary short text (e.g. a queue name for the agent
+// whisper, after WhisperCall) with espeak-ng in the catalogue's language
+// and voice, trimmed and normalised like the built-in prompts. The result
+// is cached by text: the same text always gives the same *Audio, whose ID
+// is RenderedPrefix+text and whose Source is "espeak-ng:<lang>".
+//
+// It returns nil, and logs a Warn once per text, if espeak-ng is absent,
+// fails, or the text is empty, not UTF-8 or over 100 characters. Safe for
+// concurrent use; rendering takes a fraction of a second, so call it at
+// startup (for every configured queue name), not per call.
+func (c *Catalogue) Render(text string) *Audio {
+	c.renderMu.Lock()
+	if c.rendered == nil {
+		c.rendered = map[string]*renderEntry{}
+	}
+	e, ok := c.rendered[text]
+	if !ok {
+		e = &renderEntry{}
+		c.rendered[text] = e
+	}
+	c.renderMu.Unlock()
+	e.once.Do(func() { e.audio = c.render(text) })
+	return e.audio
+}
+
+func (c *Catalogue) render(text string) *Audio {
+	log := c.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	samples, vn, err := speakText(text, c.lang)
+	if errors.Is(err, errNoEspeak) {
+		log.Warn("prompts: espeak-ng not on PATH; cannot render text",
+			"text", text, "hint", "install espeak-ng")
+		return nil
+	}
+	if err != nil {
+		log.Warn("prompts: rendering text failed", "text", text, "error", err)
+		return nil
+	}
+	a := encode(ID(RenderedPrefix+text), samples, "espeak-ng:"+c.lang)
+	log.Info("prompts: rendered text", "text", text, "voice", vn, "duration", a.Duration())
+	return a
+}
+
+// speakText renders text with the first of the language's voices that
+// works, returning the samples and the voice used.
+func speakText(text, lang string) ([]int16, string, error) {
+	clean, err := sanitizeText(text)
+	if err != nil {
+		return nil, "", err
+	}
+	bin, err := exec.LookPath(espeakBinary)
+	if err != nil {
+		return nil, "", errNoEspeak
 	}
 	v := voices[lang]
 	var errs []error
 	for _, vn := range v.names {
-		samples, err := speak(bin, vn, v.rate, text)
+		samples, err := speak(bin, vn, v.rate, clean)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("voice %s: %w", vn, err))
 			continue
 		}
-		src := "espeak-ng:" + lang
-		a := encode(Company, samples, src)
-		log.Info("prompts: rendered company name", "company_name", name, "voice", vn, "duration", a.Duration())
-		return a
+		return samples, vn, nil
 	}
-	log.Warn("prompts: rendering company name failed; keeping built-in company prompt",
-		"company_name", name, "error", errors.Join(errs...))
-	return nil
+	return nil, "", errors.Join(errs...)
 }
 
-// sanitizeName drops control characters (a name is one line of speech)
-// and refuses names that could not be a company name.
-func sanitizeName(name string) (string, error) {
-	if !utf8.ValidString(name) {
-		return "", errors.New("company name is not valid UTF-8")
+// errBadText marks text refused before espeak-ng is run.
+var errBadText = errors.New("text cannot be rendered")
+
+// sanitizeText drops control characters (the text is one line of speech)
+// and refuses text that could not be a name.
+func sanitizeText(text string) (string, error) {
+	if !utf8.ValidString(text) {
+		return "", fmt.Errorf("%w: not valid UTF-8", errBadText)
 	}
-	text := strings.TrimSpace(strings.Map(func(r rune) rune {
+	clean := strings.TrimSpace(strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
 		}
 		return r
-	}, name))
-	if text == "" {
-		return "", errors.New("company name has nothing to say")
+	}, text))
+	if clean == "" {
+		return "", fmt.Errorf("%w: nothing to say", errBadText)
 	}
-	if n := utf8.RuneCountInString(text); n > maxCompanyNameRunes {
-		return "", fmt.Errorf("company name has %d characters; at most %d are rendered", n, maxCompanyNameRunes)
+	if n := utf8.RuneCountInString(clean); n > maxRenderRunes {
+		return "", fmt.Errorf("%w: %d characters; at most %d are rendered", errBadText, n, maxRenderRunes)
 	}
-	return text, nil
+	return clean, nil
 }
 
 // speak runs espeak-ng into a temporary WAV file (its --stdout stream has
 // no final sizes in the header) and returns the result as 8 kHz samples,
 // trimmed and normalised like render.sh's output.
 func speak(bin, voiceName string, rate int, text string) ([]int16, error) {
-	tmp, err := os.CreateTemp("", "hotline-company-*.wav")
+	tmp, err := os.CreateTemp("", "hotline-speech-*.wav")
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+
+	"github.com/zaf/g711"
 )
 
 const (
@@ -41,6 +43,10 @@ type wavFormat struct {
 
 func (f wavFormat) isPCM16Mono() bool {
 	return f.tag == formatPCM && f.channels == 1 && f.bits == 16
+}
+
+func (f wavFormat) isMuLaw8Mono() bool {
+	return f.tag == formatMuLaw && f.channels == 1 && f.bits == 8
 }
 
 // describe names the rate and channel layout always, and the sample format
@@ -122,6 +128,23 @@ func operatorRate(hz uint32) bool { return hz == 8000 || hz == 16000 }
 // known, else -1. It stops at the data chunk: anything after
 // it (LIST, id3, ...) is irrelevant.
 func decodeWAV(r io.Reader, acceptRate func(hz uint32) bool, sizeHint int64) ([]int16, wavFormat, error) {
+	accept := func(f wavFormat) bool { return f.isPCM16Mono() && acceptRate(f.rate) }
+	return decodeWAVFormat(r, accept, "want 8000 or 16000 Hz mono 16-bit PCM", sizeHint)
+}
+
+// decodeBuiltInWAV parses the embedded audio render.sh writes: 8 kHz mono
+// G.711 μ-law, the encoding calls hear, at half the size of 16-bit PCM.
+// Operator files are not read with it: they go through DecodeWAV.
+func decodeBuiltInWAV(r io.Reader, sizeHint int64) ([]int16, error) {
+	accept := func(f wavFormat) bool { return f.isMuLaw8Mono() && f.rate == SampleRate }
+	pcm, _, err := decodeWAVFormat(r, accept, "want 8000 Hz mono μ-law", sizeHint)
+	return pcm, err
+}
+
+// decodeWAVFormat parses a WAV file whose format accept approves; want
+// tells, in the refusal, what would have been accepted. Data is 16-bit PCM
+// or 8-bit μ-law, the only formats any accept function approves.
+func decodeWAVFormat(r io.Reader, accept func(wavFormat) bool, want string, sizeHint int64) ([]int16, wavFormat, error) {
 	var hdr [12]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, wavFormat{}, malformed("not a RIFF/WAVE file: too short")
@@ -167,8 +190,12 @@ func decodeWAV(r io.Reader, acceptRate func(hz uint32) bool, sizeHint int64) ([]
 			if !haveFmt {
 				return nil, wavFormat{}, malformed("data chunk before fmt chunk")
 			}
-			if !format.isPCM16Mono() || !acceptRate(format.rate) {
-				return nil, wavFormat{}, unsupported(format.describe() + "; want 8000 or 16000 Hz mono 16-bit PCM")
+			if !accept(format) {
+				return nil, wavFormat{}, unsupported(format.describe() + "; " + want)
+			}
+			if format.isMuLaw8Mono() {
+				pcm, err := readMuLaw(r, size, sizeHint)
+				return pcm, format, err
 			}
 			pcm, err := readPCM16(r, size, sizeHint)
 			return pcm, format, err
@@ -244,6 +271,31 @@ func readPCM16(r io.Reader, size, sizeHint int64) ([]int16, error) {
 		}
 		for i := int64(0); i < n; i += 2 {
 			samples = append(samples, int16(binary.LittleEndian.Uint16(buf[i:])))
+		}
+		remaining -= n
+	}
+	return samples, nil
+}
+
+// readMuLaw reads size bytes of G.711 μ-law and expands them to 16-bit
+// samples, with the same allocation discipline as readPCM16.
+func readMuLaw(r io.Reader, size, sizeHint int64) ([]int16, error) {
+	if size > maxWAVData/2 {
+		return nil, unsupported(fmt.Sprintf("%d bytes of audio; want at most %d", size, maxWAVData/2))
+	}
+	var buf [4096]byte
+	capacity := min(size, int64(len(buf)))
+	if sizeHint >= size {
+		capacity = size
+	}
+	samples := make([]int16, 0, capacity)
+	for remaining := size; remaining > 0; {
+		n := min(remaining, int64(len(buf)))
+		if _, err := io.ReadFull(r, buf[:n]); err != nil {
+			return nil, malformed(fmt.Sprintf("data chunk truncated: %d of %d bytes", size-remaining, size))
+		}
+		for _, b := range buf[:n] {
+			samples = append(samples, g711.DecodeUlawFrame(b))
 		}
 		remaining -= n
 	}
