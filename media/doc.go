@@ -16,14 +16,21 @@
 //     copies one 160-byte frame per 20 ms into the packet; between prompts
 //     the stream continues with encoded silence, so the caller never hears a
 //     dead line (DOMAIN.md R3, R9, R10);
+//   - Loop: hold and queue music played over and over without a gap, and
+//     hand-over between playbacks without a silence frame (R3, R10);
+//   - bridges: two anchored legs (caller and agent) relayed through the
+//     server, frame by frame on each leg's own pacer slots, with a small
+//     jitter buffer per direction, PCMU⇄PCMA transcoding and RFC 4733
+//     telephone-event relay; a Play or Loop on a leg (a whisper) takes
+//     priority over the relayed audio;
 //   - RTP inactivity detection, so the call flow can end a leg whose far end
 //     vanished (R7 allows ending the caller's leg on an RTP timeout).
 //
 // It knows nothing of SIP or of call flow: the SIP layer passes it the
 // negotiated address and payload types through Session.Configure, and the
-// call flow drives Play, Digits and Inactive.
+// call flow drives Play, Loop, Bridge, Digits and Inactive.
 //
 // Hot paths (sending a frame, receiving and parsing a packet, G.711 of a
-// frame) allocate nothing per packet; the benchmarks beside them prove it
-// with -benchmem.
+// frame, relaying a bridged frame) allocate nothing per packet; the
+// benchmarks beside them prove it with -benchmem.
 package media

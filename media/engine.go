@@ -59,6 +59,9 @@ type Engine struct {
 	ports  *portPool
 	pacers []*pacer
 
+	// bridgeMu serialises Bridge, the only place that locks two sessions.
+	bridgeMu sync.Mutex
+
 	mu       sync.Mutex
 	closed   bool
 	sessions map[*Session]struct{}

@@ -8,9 +8,10 @@ var (
 	ErrNoPorts = errors.New("media: no free RTP port in the configured range")
 	// ErrClosed means the engine or session was closed.
 	ErrClosed = errors.New("media: closed")
-	// ErrBusy means a Play is already running on the session; only one
-	// prompt sequence plays at a time.
-	ErrBusy = errors.New("media: a prompt is already playing on this session")
+	// ErrBusy means a Play or Loop is already running on the session (only
+	// one plays at a time), or, from Bridge, that a session is already a
+	// leg of a bridge.
+	ErrBusy = errors.New("media: session busy")
 	// ErrUnsupportedCodec means a payload type other than PCMU (0) or PCMA (8).
 	ErrUnsupportedCodec = errors.New("media: unsupported codec (want PCMU 0 or PCMA 8)")
 	// ErrShortPacket means a packet or payload is shorter than its format

@@ -13,6 +13,13 @@ var (
 	alawToLinear [256]int16
 	linearToUlaw [65536]uint8
 	linearToAlaw [65536]uint8
+
+	// Direct µ-law⇄A-law transcoding for bridged legs that negotiated
+	// different codecs: one load per byte instead of a decode and an encode.
+	// Built from the tables above, so a relayed byte is exactly what
+	// decoding and re-encoding it would give.
+	ulawToAlaw [256]uint8
+	alawToUlaw [256]uint8
 )
 
 // Encoded silence: what the pacer sends between prompts so the stream never
@@ -33,6 +40,24 @@ func init() {
 		linearToUlaw[i] = g711.EncodeUlawFrame(s)
 		linearToAlaw[i] = g711.EncodeAlawFrame(s)
 	}
+	for i := range 256 {
+		ulawToAlaw[i] = linearToAlaw[uint16(ulawToLinear[i])]
+		alawToUlaw[i] = linearToUlaw[uint16(alawToLinear[i])]
+	}
+}
+
+// transcodeTable returns the table that converts payload type from into
+// payload type to, or nil when no conversion is needed.
+func transcodeTable(from, to uint8) *[256]uint8 {
+	switch {
+	case from == to:
+		return nil
+	case from == PayloadPCMU && to == PayloadPCMA:
+		return &ulawToAlaw
+	case from == PayloadPCMA && to == PayloadPCMU:
+		return &alawToUlaw
+	}
+	return nil
 }
 
 // EncodePCMU encodes linear 16-bit samples to G.711 µ-law into dst and

@@ -116,6 +116,9 @@ func (p *pacer) tick(now int64) {
 			p.list = p.list[:last]
 			continue
 		}
+		if s.evPending.Load() {
+			p.sendEvents(s)
+		}
 		if s.nextDue <= now {
 			p.service(s, now)
 		}
@@ -135,6 +138,11 @@ func (p *pacer) tick(now int64) {
 // beyond that the schedule jumps ahead and the skipped frames are counted
 // (the RTP timestamp jumps too, so the receiver sees a gap, not a
 // time-squeezed burst).
+//
+// Catching up stops after a frame that ended a playback: the frames after
+// it wait for the next tick, which gives the call flow, woken by the end of
+// Play, time to start the next prompt before its slot is filled with
+// silence (see Session.Loop).
 func (p *pacer) service(s *Session, now int64) {
 	due := s.nextDue
 	if behind := now - due; behind > int64(maxBehind) {
@@ -144,50 +152,83 @@ func (p *pacer) service(s *Session, now int64) {
 		p.skipped.Add(uint64(n))
 	}
 	for due <= now {
-		p.sendFrame(s, due)
+		ended := p.sendFrame(s, due)
 		due += frameNanos
+		if ended {
+			break
+		}
 	}
 	s.nextDue = due
 }
 
-// sendFrame builds and sends the frame due at due: the next 160 bytes of
-// the playing clip, or encoded silence. It allocates nothing.
-func (p *pacer) sendFrame(s *Session, due int64) {
+// sendFrame builds and sends the frame due at due. Its content, in order of
+// priority: the playing clip (Play, Loop), the last frame of a cancelled
+// playback (see Session.stopPlay), a relayed frame from the bridge, encoded
+// silence. It reports whether a playback ended with this frame. It
+// allocates nothing.
+func (p *pacer) sendFrame(s *Session, due int64) (ended bool) {
 	var finished *player
+	var relay *bridgeDir
 	sent := false
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return
+		return false
 	}
+	s.nextFrameDue = due + frameNanos
+	payload := p.buf[rtpHeaderSize:packetSize]
+	in := s.in
+	switch {
+	case s.play != nil:
+		if s.play.fill(payload, s.silence) {
+			finished = s.play
+			s.play = nil
+			ended = true
+		}
+		s.tailSet = false
+		if in != nil {
+			in.discard() // the prompt has the slot; no backlog behind it
+		}
+	case s.tailSet:
+		copy(payload, s.tail[:])
+		s.tailSet = false
+		ended = true
+		if in != nil {
+			in.discard()
+		}
+	case in != nil && in.pop(payload, s.pt):
+		relay = in
+		if !s.lastRelayed {
+			s.marker = true // the far party's talkspurt starts (RFC 3551 §4.1)
+		}
+	default:
+		fillSilence(payload, s.silence)
+	}
+	s.lastRelayed = relay != nil
 	dst := s.destination()
 	hdr := &s.hdr
 	hdr.PayloadType = s.pt
 	hdr.SequenceNumber = s.seq
 	hdr.Timestamp = s.ts
 	hdr.Marker = s.marker
-	n, _ := hdr.MarshalTo(p.buf[:]) // cannot fail: buf holds a CSRC-less header
-	payload := p.buf[n : n+FrameSize]
-	if pl := s.play; pl != nil {
-		if pl.fill(payload, s.silence) {
-			s.play = nil
-			finished = pl
-		}
-	} else {
-		fillSilence(payload, s.silence)
-	}
+	// Cannot fail: the header has no CSRC or extension, so it is exactly
+	// rtpHeaderSize bytes, written in front of the payload built above.
+	_, _ = hdr.MarshalTo(p.buf[:rtpHeaderSize])
 	s.ts += FrameSize
 	if dst.IsValid() {
 		// Sequence numbers count packets sent (RFC 3550 §5.1); with no
 		// destination (hold with c=0.0.0.0) only the clock advances.
 		s.seq++
 		s.marker = false
-		if err := p.snd.send(s.conn, p.buf[:n+FrameSize], dst); err != nil {
+		if err := p.snd.send(s.conn, p.buf[:packetSize], dst); err != nil {
 			p.sendErrors.Add(1)
 		} else {
 			p.sent.Add(1)
 			s.sent.Add(1)
 			sent = true
+			if relay != nil {
+				relay.relayed.Add(1)
+			}
 		}
 	}
 	s.mu.Unlock()
@@ -200,6 +241,54 @@ func (p *pacer) sendFrame(s *Session, due int64) {
 	if finished != nil {
 		close(finished.done)
 	}
+	return ended
+}
+
+// sendEvents re-sends the telephone-events the bridge queued for s, as soon
+// as the tick after they arrived, between s's audio frames. They carry s's
+// SSRC and telephone-event payload type and take the next sequence numbers.
+// RFC 4733 §2.5.1: every packet of one event carries the event's start
+// timestamp; here that is s's media clock when the event's first packet is
+// re-sent, so each source event maps to one timestamp of ours and a new
+// press gets a new one. End packets go out as many times as they came in.
+func (p *pacer) sendEvents(s *Session) {
+	s.evPending.Store(false) // before draining: a packet queued meanwhile re-flags
+	s.mu.Lock()
+	d := s.in
+	if s.closed || d == nil {
+		s.mu.Unlock()
+		return
+	}
+	dtmfPT := uint8(s.rxConfig.Load() >> 8)
+	dst := s.destination()
+	hdr := &s.hdr
+	d.mu.Lock()
+	for ; d.evN > 0; d.evN-- {
+		ev := &d.events[d.evHead]
+		d.evHead = (d.evHead + 1) % relayEvents
+		if dtmfPT == 0 || !dst.IsValid() {
+			continue // renegotiated away, or on hold: nothing to send to
+		}
+		if !d.evHave || ev.ts != d.evSrc {
+			d.evHave, d.evSrc, d.evDstTS = true, ev.ts, s.ts
+		}
+		hdr.PayloadType = dtmfPT
+		hdr.SequenceNumber = s.seq
+		hdr.Timestamp = d.evDstTS
+		hdr.Marker = ev.marker
+		_, _ = hdr.MarshalTo(p.buf[:rtpHeaderSize])
+		n := rtpHeaderSize + copy(p.buf[rtpHeaderSize:], ev.payload[:])
+		s.seq++
+		if err := p.snd.send(s.conn, p.buf[:n], dst); err != nil {
+			p.sendErrors.Add(1)
+			continue
+		}
+		p.sent.Add(1)
+		s.sent.Add(1)
+		d.br.events.Add(1)
+	}
+	d.mu.Unlock()
+	s.mu.Unlock()
 }
 
 // checkInactivity closes Inactive on sessions that have received no valid

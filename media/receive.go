@@ -53,8 +53,8 @@ func (s *Session) readLoop() {
 
 // handlePacket validates one datagram and acts on it: telephone-events
 // become digits, any valid packet refreshes the inactivity clock and feeds
-// the symmetric-RTP latch. It allocates nothing, for valid packets and
-// garbage alike.
+// the symmetric-RTP latch, and on a bridged session audio and events go to
+// the other leg. It allocates nothing, for valid packets and garbage alike.
 func (s *Session) handlePacket(b []byte, src netip.AddrPort, now int64) {
 	// Cheap checks first, so garbage never reaches the parser's error
 	// paths (which format errors and so allocate).
@@ -85,7 +85,19 @@ func (s *Session) handlePacket(b []byte, src netip.AddrPort, now int64) {
 	}
 	s.received.Add(1)
 	s.lastRecv.Store(now)
-	s.latch(netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), now)
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	s.latch(src, now)
+	// Bridged: relay audio and events from the latched source only, so a
+	// stray or spoofed stream never reaches the other party. Comfort noise
+	// is not relayed: the other leg's pacer conceals the pause itself.
+	if d := s.out.Load(); d != nil && src == s.rx.latched {
+		switch {
+		case isDTMF:
+			d.pushEvent(pkt.Payload, pkt.Timestamp, pkt.Marker)
+		case pt == audioPT:
+			d.pushAudio(pkt.Payload, pkt.Timestamp, pt)
+		}
+	}
 }
 
 // telephoneEvent reports a key once per press. RFC 4733 §2.5.1: every packet

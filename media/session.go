@@ -40,6 +40,9 @@ type Session struct {
 
 	// closing tells the pacer to drop the session from its list.
 	closing atomic.Bool
+	// evPending tells the pacer that telephone-events from the bridge wait
+	// in in; it sits beside closing, which the pacer reads on every tick.
+	evPending atomic.Bool
 
 	mu        sync.Mutex
 	hdr       rtp.Header // reused for every frame; SSRC fixed at creation
@@ -51,6 +54,24 @@ type Session struct {
 	play      *player
 	started   bool
 	closed    bool
+
+	// nextFrameDue is the engine time the next frame is due, kept current
+	// by the pacer, so stopPlay knows whether that frame is already due.
+	nextFrameDue int64
+	// tail is the frame a cancelled playback still owes (see stopPlay);
+	// tailSet says it has not been sent yet.
+	tail    [FrameSize]byte
+	tailSet bool
+
+	// The bridge this session is a leg of, if any; in is the direction
+	// whose frames this session sends (the other leg's audio), and
+	// lastRelayed says the previous frame was one of them.
+	bridge      *Bridge
+	in          *bridgeDir
+	lastRelayed bool
+	// out is the direction this session's receive goroutine feeds; an
+	// atomic so the per-packet path takes no lock to find it.
+	out atomic.Pointer[bridgeDir]
 
 	// rxConfig is what the receive goroutine needs from Configure without
 	// taking mu per packet: audio PT | DTMF PT<<8 | rxConfigured.
@@ -154,14 +175,15 @@ func (s *Session) destination() netip.AddrPort {
 // Start joins the pacer: from now on one frame leaves every 20 ms until
 // Close. It is idempotent, and a no-op after Close.
 func (s *Session) Start() {
+	now := s.e.now()
 	s.mu.Lock()
 	if s.started || s.closed {
 		s.mu.Unlock()
 		return
 	}
 	s.started = true
+	s.nextFrameDue = now
 	s.mu.Unlock()
-	now := s.e.now()
 	s.startedAt = now
 	s.nextDue = now
 	s.pc.join(s)
@@ -175,13 +197,54 @@ func (s *Session) Start() {
 // Play returns.
 //
 // When ctx is done first, playback stops at the next frame (the caller hears
-// silence again) and Play returns context.Cause(ctx). A second Play while one
-// is running returns ErrBusy; Play on a closed session returns ErrClosed.
+// silence again) and Play returns context.Cause(ctx). A second Play or Loop
+// while one is running returns ErrBusy; Play on a closed session returns
+// ErrClosed. On a bridged session the prompt has the outgoing slots and the
+// other leg's audio is discarded until it ends (see Engine.Bridge).
+//
+// A Play started in the same 20 ms slot as the previous Play or Loop ended
+// follows it without a silence frame; see Loop for how.
 func (s *Session) Play(ctx context.Context, clips ...[]byte) error {
+	return s.playback(ctx, false, clips)
+}
+
+// Loop plays clips back to back, over and over, without a gap, until ctx is
+// done; it returns context.Cause(ctx). Same rules as Play (one playback at a
+// time per session → ErrBusy). Unlike Play, clips are joined byte to byte:
+// a clip whose length is not a whole number of frames runs on into the next
+// clip (or the first again) inside the same frame, so a music loop is
+// seamless. With nothing to play (no bytes in clips) it returns nil at once;
+// it returns ErrClosed when the session closes.
+//
+// No gap between playbacks: a Play or Loop that starts within the same
+// 20 ms slot as the previous one ended gets the next frame, so the caller
+// hears no silence frame between them (R3, R10: hold music stopped for an
+// announcement and resumed). This holds because
+//   - the pacer chooses a frame's content when it builds it, under the
+//     session lock, and never before the frame's due time; a playback
+//     installed earlier in the slot is there when the next frame is built;
+//   - a playback cancelled through ctx still owes the frame that was already
+//     due but not yet built when it was cancelled (the pacer runs up to a
+//     10 ms tick behind a due time): stopPlay copies that frame (so the
+//     clips are not read after Loop returns) and the pacer sends it, unless
+//     the next playback has started by then;
+//   - after a playback's last frame the pacer builds no further frame for
+//     the session in the same tick, even when catching up, so a Play that
+//     returns late in a slot still leaves the flow at least until the next
+//     tick (10 ms) to start the next prompt.
+//
+// Only an overloaded pacer, more than a frame behind its schedule, shrinks
+// the window below the rest of the slot, to that one tick.
+func (s *Session) Loop(ctx context.Context, clips ...[]byte) error {
+	return s.playback(ctx, true, clips)
+}
+
+// playback is Play (loop false) and Loop (loop true).
+func (s *Session) playback(ctx context.Context, loop bool, clips [][]byte) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	pl := &player{clips: clips, done: make(chan struct{})}
+	pl := &player{clips: clips, loop: loop, done: make(chan struct{})}
 	pl.skipEmpty()
 	s.mu.Lock()
 	switch {
@@ -200,27 +263,46 @@ func (s *Session) Play(ctx context.Context, clips ...[]byte) error {
 	s.mu.Unlock()
 
 	select {
-	case <-pl.done:
+	case <-pl.done: // never closed for a loop
 		return nil
 	case <-ctx.Done():
 		if s.stopPlay(pl) {
 			return context.Cause(ctx)
 		}
-		<-pl.done // the last frame went out while ctx ended
-		return nil
+		// Either the last frame went out while ctx ended, or Close took
+		// the player away.
+		select {
+		case <-pl.done:
+			return nil
+		case <-s.closedCh:
+			return ErrClosed
+		}
 	case <-s.closedCh:
 		return ErrClosed
 	}
 }
 
 // stopPlay removes pl if it is still playing and reports whether it did.
-func (s *Session) stopPlay(pl *player) bool {
+//
+// If the next frame is already due — its slot has begun but the pacer's
+// tick has not come yet — that frame belongs to the stopped playback: it is
+// copied into tail now, while the clips are still the caller's to read, and
+// sent unless another playback starts first. Without this, a cancel and an
+// immediate restart that straddle the tick would leave a silence frame.
+func (s *Session) stopPlay(pl *player) bool { return s.stopPlayAt(pl, s.e.now()) }
+
+// stopPlayAt is stopPlay at engine time now.
+func (s *Session) stopPlayAt(pl *player, now int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.play != pl {
 		return false
 	}
 	s.play = nil
+	if s.started && s.nextFrameDue <= now {
+		pl.fill(s.tail[:], s.silence)
+		s.tailSet = true
+	}
 	return true
 }
 
@@ -250,14 +332,19 @@ func (s *Session) Stats() SessionStats {
 }
 
 // Close leaves the pacer, closes the socket (which ends the receive
-// goroutine), and frees the port. A running Play returns ErrClosed. It is
-// idempotent.
+// goroutine), and frees the port. A running Play or Loop returns ErrClosed,
+// and a bridge the session is a leg of ends. It is idempotent.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true // from here the pacer sends nothing more
 		s.play = nil
+		s.tailSet = false
+		br := s.bridge
 		s.mu.Unlock()
+		if br != nil {
+			br.Close() // the other leg goes back to silence
+		}
 		s.closing.Store(true)
 		close(s.closedCh)
 		if err := s.conn.Close(); err != nil {
@@ -272,12 +359,13 @@ func (s *Session) Close() error {
 	return s.closeErr
 }
 
-// player walks a Play's clips frame by frame. It holds the caller's slices,
-// never a copy.
+// player walks a Play's or Loop's clips frame by frame. It holds the
+// caller's slices, never a copy.
 type player struct {
 	clips [][]byte
-	clip  int // current clip
-	off   int // offset of the next frame in it
+	clip  int  // current clip
+	off   int  // offset of the next frame in it
+	loop  bool // Loop: wrap around, join clips byte to byte
 	done  chan struct{}
 }
 
@@ -290,12 +378,32 @@ func (pl *player) skipEmpty() {
 }
 
 // fill copies the next frame into dst (padding a short tail with silence)
-// and reports whether that was the last frame.
+// and reports whether that was the last frame; a loop never ends.
 func (pl *player) fill(dst []byte, silence byte) (last bool) {
+	if pl.loop {
+		pl.fillLoop(dst)
+		return false
+	}
 	c := pl.clips[pl.clip]
 	n := copy(dst, c[pl.off:])
 	fillSilence(dst[n:], silence)
 	pl.off += len(dst)
 	pl.skipEmpty()
 	return pl.clip == len(pl.clips)
+}
+
+// fillLoop fills dst from the loop's clips without padding, wrapping from
+// the last clip to the first. Loop never starts a player without bytes, so
+// this terminates.
+func (pl *player) fillLoop(dst []byte) {
+	for len(dst) > 0 {
+		n := copy(dst, pl.clips[pl.clip][pl.off:])
+		dst = dst[n:]
+		pl.off += n
+		pl.skipEmpty()
+		if pl.clip == len(pl.clips) {
+			pl.clip, pl.off = 0, 0
+			pl.skipEmpty()
+		}
+	}
 }
