@@ -134,6 +134,10 @@ type Stats struct {
 	Responses [7]atomic.Uint64
 }
 
+// CountResponse counts a response sent outside the server's own handlers
+// (the registrar's).
+func (s *Stats) CountResponse(code int) { s.countResponse(code) }
+
 func (s *Stats) countResponse(code int) {
 	if c := code / 100; c >= 1 && c <= 6 {
 		s.Responses[c].Add(1)

@@ -67,6 +67,13 @@ func (s *Server) Dial(ctx context.Context, d DialRequest) (*OutboundCall, error)
 	if err := sip.ParseUri(d.Target, &recipient); err != nil {
 		return nil, fmt.Errorf("sip: dial target %q: %w", d.Target, err)
 	}
+	if !d.LocalIP.IsValid() {
+		d.LocalIP = s.cfg.Advertise
+		if !d.LocalIP.IsValid() {
+			ip, _ := netip.ParseAddr(recipient.Host)
+			d.LocalIP = localAddrFor(ip)
+		}
+	}
 	o := &OutboundCall{
 		ID: uuid.NewString(), srv: s, req: d,
 		done: make(chan struct{}), digits: make(chan byte, 32),
@@ -157,6 +164,13 @@ func (o *OutboundCall) WaitAnswer(ctx context.Context, onProgress func(status in
 	o.answered = true
 	o.mu.Unlock()
 	return nil
+}
+
+// Negotiated is the phone's SDP answer (valid once WaitAnswer succeeded).
+func (o *OutboundCall) Negotiated() Offer {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.Answer
 }
 
 // Done is closed when the leg has ended.

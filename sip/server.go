@@ -29,6 +29,8 @@ type Config struct {
 	// OnInvite is called, on its own goroutine, for every new call whose
 	// offer is acceptable. It owns the call from then on.
 	OnInvite func(*InboundCall)
+	// Registrar, when set, answers REGISTER (agents logging in).
+	Registrar *Registrar
 	// Admit, when set, is asked before a new call is accepted; a non-nil
 	// error rejects the INVITE with 503 and Retry-After (overload).
 	Admit func() error
@@ -128,6 +130,9 @@ func NewServer(cfg Config) (*Server, error) {
 	srv.OnUpdate(s.onUpdate)
 	srv.OnInfo(s.onInfo)
 	srv.OnNoRoute(s.onNoRoute)
+	if cfg.Registrar != nil {
+		srv.OnRegister(cfg.Registrar.HandleRegister)
+	}
 	return s, nil
 }
 
@@ -456,8 +461,8 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 // standardMethods are the methods hotline recognises but does not serve:
 // 405 with Allow (RFC 3261 section 8.2.1). Anything else is 501.
 var standardMethods = map[string]bool{
-	"REGISTER": true, "SUBSCRIBE": true, "NOTIFY": true, "REFER": true,
-	"MESSAGE": true, "PRACK": true, "PUBLISH": true,
+	"REGISTER": true, // when no agents are configured "SUBSCRIBE": true, "NOTIFY": true, "REFER": true,
+	"MESSAGE":  true, "PRACK": true, "PUBLISH": true,
 }
 
 func (s *Server) onNoRoute(req *sip.Request, tx sip.ServerTransaction) {
