@@ -20,7 +20,10 @@ type Agent struct {
 	HA1MD5    string   `yaml:"ha1_md5"`    // 32 hex digits
 	HA1SHA256 string   `yaml:"ha1_sha256"` // 64 hex digits
 	Queues    []string `yaml:"queues"`     // names of the queues served; empty = every queue (see Config.AgentQueues)
-	Penalty   int      `yaml:"penalty"`    // >= 0; lower is offered calls first when agents tie
+	// Algorithms overrides Registrar.Algorithms for this agent's phone
+	// (e.g. [MD5] for a phone that cannot answer an SHA-256 challenge).
+	Algorithms []string `yaml:"algorithms"`
+	Penalty    int      `yaml:"penalty"` // >= 0; lower is offered calls first when agents tie
 }
 
 // LogValue leaves the credentials out, so an agent can be logged whole
@@ -38,6 +41,9 @@ func (a Agent) LogValue() slog.Value {
 // agents (R12: agent registration requires digest auth).
 type Registrar struct {
 	Realm string `yaml:"realm"` // digest realm; part of every HA1
+	// Algorithms are the digest algorithms offered, preferred first
+	// (RFC 8760): SHA-256 and MD5.
+	Algorithms []string `yaml:"algorithms"`
 	// NonceTTL is how long a nonce handed out in a challenge stays usable.
 	NonceTTL time.Duration `yaml:"nonce_ttl"`
 	// MinExpires and MaxExpires bound the registration lifetime a softphone

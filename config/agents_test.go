@@ -177,7 +177,7 @@ func TestNullQueuesAndAgentsKeepTheirDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := config.Default()
-	if !reflect.DeepEqual(c.Queues, d.Queues) || len(c.Agents) != 0 || c.Registrar != d.Registrar || c.Routing != d.Routing {
+	if !reflect.DeepEqual(c.Queues, d.Queues) || len(c.Agents) != 0 || !reflect.DeepEqual(c.Registrar, d.Registrar) || c.Routing != d.Routing {
 		t.Errorf("null sections changed the defaults: %+v", c)
 	}
 }
@@ -253,5 +253,22 @@ func TestLoggingAnAgentOrTheAPILeavesCredentialsOut(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log line %q lacks %s", out, want)
 		}
+	}
+}
+
+func TestDigestAlgorithmsDefaultToSHA256ThenMD5AndCanBeLimitedPerAgent(t *testing.T) {
+	if got := config.Default().Registrar.Algorithms; !reflect.DeepEqual(got, []string{"SHA-256", "MD5"}) {
+		t.Fatalf("default algorithms %v", got)
+	}
+	c, err := config.Parse("a.yaml", []byte("agents:\n  - {user: \"1001\", password: pw-1001-abc, algorithms: [md5]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Agents[0].Algorithms; !reflect.DeepEqual(got, []string{"MD5"}) {
+		t.Fatalf("agent algorithms %v, want [MD5]", got)
+	}
+	_, err = config.Parse("b.yaml", []byte("registrar:\n  algorithms: [SHA-512]\n"))
+	if err == nil || !strings.Contains(err.Error(), "b.yaml:2: registrar.algorithms[0]: unknown digest algorithm") {
+		t.Fatalf("err %v", err)
 	}
 }

@@ -235,8 +235,10 @@ func (c *Config) Clone() *Config {
 	n.Agents = slices.Clone(c.Agents)
 	for i := range n.Agents {
 		n.Agents[i].Queues = slices.Clone(c.Agents[i].Queues)
+		n.Agents[i].Algorithms = slices.Clone(c.Agents[i].Algorithms)
 	}
 	n.Queues = slices.Clone(c.Queues)
+	n.Registrar.Algorithms = slices.Clone(c.Registrar.Algorithms)
 	if c.Menu != nil {
 		m := *c.Menu
 		m.Options = maps.Clone(c.Menu.Options)

@@ -40,6 +40,7 @@ func TestDefaultHasTheDocumentedValues(t *testing.T) {
 		Agents:   nil,
 		Registrar: config.Registrar{
 			Realm:         "hotline",
+			Algorithms:    []string{"SHA-256", "MD5"},
 			NonceTTL:      5 * time.Minute,
 			MinExpires:    time.Minute,
 			MaxExpires:    time.Hour,

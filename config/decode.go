@@ -406,6 +406,7 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		"agents": func(path string, line int, v *yaml.Node) { d.agents(path, line, v, c) },
 		"registrar": d.section(map[string]handler{
 			"realm":          d.str(&c.Registrar.Realm),
+			"algorithms":     d.stringList(&c.Registrar.Algorithms, "a digest algorithm (SHA-256 or MD5)"),
 			"nonce_ttl":      d.duration(&c.Registrar.NonceTTL),
 			"min_expires":    d.duration(&c.Registrar.MinExpires),
 			"max_expires":    d.duration(&c.Registrar.MaxExpires),
@@ -511,6 +512,7 @@ func (d *decoder) agents(path string, line int, v *yaml.Node, c *Config) {
 			"ha1_sha256": d.str(&a.HA1SHA256),
 			"queues":     d.stringList(&a.Queues, "a queue name"),
 			"penalty":    d.integer(&a.Penalty),
+			"algorithms": d.stringList(&a.Algorithms, "a digest algorithm (SHA-256 or MD5)"),
 		})
 	})
 	if ok {

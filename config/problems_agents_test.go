@@ -7,7 +7,7 @@ import (
 )
 
 const (
-	agentKeys = "ha1_md5, ha1_sha256, name, password, penalty, queues, user"
+	agentKeys = "algorithms, ha1_md5, ha1_sha256, name, password, penalty, queues, user"
 	queueKeys = "announce_interval, busy_delay, max_no_answer, max_wait, name, no_answer_delay, on_max_wait, on_no_agents, reassurance_interval, reject_delay, retry_avoid, ring_cycles, short_abandon, strategy, whisper, wrap_up"
 )
 
@@ -217,7 +217,7 @@ agents:
 				"bad.yaml:6: registrar.failure_limit: must be at least 1, got 0",
 				"bad.yaml:7: registrar.failure_window: must be positive, got -1s",
 				"bad.yaml:8: registrar.block_for: must be positive, got 0s",
-				"bad.yaml:9: registrar.lifetime: unknown key (known keys: block_for, failure_limit, failure_window, max_expires, min_expires, nonce_ttl, realm)",
+				"bad.yaml:9: registrar.lifetime: unknown key (known keys: algorithms, block_for, failure_limit, failure_window, max_expires, min_expires, nonce_ttl, realm)",
 			},
 		},
 		{

@@ -187,6 +187,7 @@ func (d *decoder) validateAgents(c *Config, qs queueNames) {
 		hash(md, &a.HA1MD5, md5.Size, func(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) })
 		hash(sha, &a.HA1SHA256, sha256.Size, func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) })
 
+		d.algorithms(p+".algorithms", a.Algorithms, true)
 		if d.ok(p + ".queues") {
 			seen := map[string]string{}
 			for j, name := range a.Queues {
@@ -239,6 +240,7 @@ func (d *decoder) validateRegistrar(r *Registrar) {
 			d.report("registrar.realm", nil, "must not contain quotes, backslashes or control characters")
 		}
 	}
+	d.algorithms("registrar.algorithms", r.Algorithms, false)
 	d.timer("registrar.nonce_ttl", r.NonceTTL, true)
 	minOK := d.expires("registrar.min_expires", r.MinExpires)
 	maxOK := d.expires("registrar.max_expires", r.MaxExpires)
@@ -324,4 +326,34 @@ func validUser(s string) bool {
 
 func isAlnum(b byte) bool {
 	return isDigit(b) || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z')
+}
+
+// algorithms checks a digest algorithm list and normalises the spelling
+// (RFC 8760 names: SHA-256, MD5).
+func (d *decoder) algorithms(key string, algs []string, emptyOK bool) {
+	if !d.ok(key) {
+		return
+	}
+	if len(algs) == 0 {
+		if !emptyOK {
+			d.report(key, nil, "empty list; want [SHA-256, MD5] or a subset")
+		}
+		return
+	}
+	seen := map[string]bool{}
+	for i := range algs {
+		switch strings.ToUpper(algs[i]) {
+		case "SHA-256":
+			algs[i] = "SHA-256"
+		case "MD5":
+			algs[i] = "MD5"
+		default:
+			d.report(fmt.Sprintf("%s[%d]", key, i), nil, "unknown digest algorithm %q; want SHA-256 or MD5", algs[i])
+			continue
+		}
+		if seen[algs[i]] {
+			d.report(fmt.Sprintf("%s[%d]", key, i), nil, "%s listed twice", algs[i])
+		}
+		seen[algs[i]] = true
+	}
 }
