@@ -14,6 +14,7 @@ import (
 	"github.com/hotline-dev/hotline/config"
 	"github.com/hotline-dev/hotline/metrics"
 	"github.com/hotline-dev/hotline/prompts"
+	"github.com/hotline-dev/hotline/queue"
 	"github.com/hotline-dev/hotline/sip"
 )
 
@@ -39,6 +40,7 @@ type Media interface {
 	Configure(remote netip.AddrPort, payloadType, dtmfPayloadType uint8) error
 	Start()
 	Play(ctx context.Context, clips ...[]byte) error
+	Loop(ctx context.Context, clips ...[]byte) error
 	Digits() <-chan byte
 	Inactive() <-chan struct{}
 	Close() error
@@ -72,6 +74,12 @@ type Options struct {
 	Metrics  *metrics.Recorder // may be nil
 	Clock    Clock             // nil: RealClock
 	Logger   *slog.Logger      // nil: slog.Default()
+	// Queues, Agents and Bridge connect callers to agents; with Queues nil
+	// the flow is IVR only (no-agent notice, then the closing).
+	Queues       *queue.Manager
+	Agents       AgentDialer
+	Bridge       Bridger
+	QueueMetrics *metrics.QueueRecorder // may be nil
 	// ClosingPause is the silence between "anything else?" and the thanks
 	// in the closing; zero means the default of 1.5 s.
 	ClosingPause time.Duration
@@ -85,6 +93,8 @@ type Engine struct {
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 	active   atomic.Int64
+	// whisperNames are the queue names spoken to agents (rendered once).
+	whisperNames map[string]*prompts.Audio
 }
 
 // New checks the wiring and returns an Engine ready to take calls.
@@ -121,7 +131,15 @@ func New(opts Options) (*Engine, error) {
 			}
 		}
 	}
-	e := &Engine{opts: opts, log: opts.Logger}
+	if opts.Queues != nil && (opts.Agents == nil || opts.Bridge == nil) {
+		return nil, errors.New("callflow: Options.Agents and Options.Bridge are required with Queues")
+	}
+	e := &Engine{opts: opts, log: opts.Logger, whisperNames: map[string]*prompts.Audio{}}
+	for _, q := range opts.Config.Queues {
+		if q.Whisper {
+			e.whisperNames[q.Name] = opts.Prompts.Render(q.Name)
+		}
+	}
 	e.stopping, e.stop = context.WithCancel(context.Background())
 	return e, nil
 }

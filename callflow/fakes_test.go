@@ -234,6 +234,10 @@ func (m *fakeMedia) Play(ctx context.Context, clips ...[]byte) error {
 	}
 	return ctx.Err()
 }
+func (m *fakeMedia) Loop(ctx context.Context, clips ...[]byte) error {
+	<-ctx.Done()
+	return context.Cause(ctx)
+}
 func (m *fakeMedia) Digits() <-chan byte       { return m.digits }
 func (m *fakeMedia) Inactive() <-chan struct{} { return m.inactive }
 func (m *fakeMedia) Close() error              { m.mu.Lock(); m.closed = true; m.mu.Unlock(); return nil }

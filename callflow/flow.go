@@ -34,7 +34,9 @@ type call struct {
 
 	payloadType atomic.Uint32 // codec of the prompts; follows re-offers
 	answered    bool
-	rec         calllog.Record
+	// agentHungUpFirst: the agent left a bridged call before the caller.
+	agentHungUpFirst bool
+	rec              calllog.Record
 }
 
 func newCall(e *Engine, info CallInfo, leg Leg) *call {
@@ -185,15 +187,32 @@ func (c *call) talk() {
 	if c.greet() != nil {
 		return
 	}
-	closeNow := false
+	closeNow, queueName := false, c.cfg.Routing.DefaultQueue
 	if c.cfg.Menu != nil {
+		var chosen string
 		var err error
-		if closeNow, err = c.menu(); err != nil {
+		if closeNow, chosen, err = c.menu(); err != nil {
 			return
 		}
+		if chosen != "" {
+			queueName = chosen
+		}
 	}
-	if !closeNow && c.play(prompts.NoAgent) != nil {
-		return
+	if !closeNow {
+		apology := prompts.NoAgent
+		if queueName != "" && c.e.opts.Queues != nil {
+			outcome, sorry, err := c.waitInQueue(queueName)
+			if err != nil {
+				return
+			}
+			apology = sorry
+			if outcome == talkedAgentLeft {
+				apology = ""
+			}
+		}
+		if apology != "" && c.play(apology) != nil {
+			return
+		}
 	}
 	c.event("closing")
 	if c.play(prompts.ClosingAnythingElse) != nil || c.sleep(c.e.opts.ClosingPause) != nil || c.play(prompts.ClosingThanks) != nil {
@@ -324,30 +343,30 @@ func (c *call) waitKey(d time.Duration) (byte, bool, error) {
 }
 
 // menu offers the configured choices; it returns closeNow when the caller
-// chose to end the call.
-func (c *call) menu() (closeNow bool, err error) {
+// chose to end the call, or the queue the caller chose.
+func (c *call) menu() (closeNow bool, queueName string, err error) {
 	m := c.cfg.Menu
 	for round := 0; round < m.MaxRepeats; round++ {
 		key, pressed, err := c.playWith(true, prompts.ID(m.Prompt))
 		if err != nil {
-			return false, err
+			return false, "", err
 		}
 		if !pressed {
 			if key, pressed, err = c.waitKey(m.Timeout); err != nil {
-				return false, err
+				return false, "", err
 			}
 		}
 		if !pressed {
 			c.e.opts.Metrics.MenuAction("timeout")
 			c.event("menu", "action", "timeout")
-			return false, nil
+			return false, "", nil
 		}
 		opt, ok := m.Options[string(key)]
 		if !ok {
 			c.e.opts.Metrics.MenuAction("invalid")
 			c.event("menu", "key", string(key), "action", "invalid")
 			if err := c.play(prompts.InvalidChoice); err != nil {
-				return false, err
+				return false, "", err
 			}
 			continue
 		}
@@ -359,13 +378,15 @@ func (c *call) menu() (closeNow bool, err error) {
 		case config.ActionPlay:
 			err = c.play(prompts.ID(opt.Prompt))
 		case config.ActionClose:
-			return true, nil
+			return true, "", nil
+		case config.ActionQueue:
+			return false, opt.Queue, nil
 		}
 		if err != nil {
-			return false, err
+			return false, "", err
 		}
 	}
-	return false, nil
+	return false, "", nil
 }
 
 // reject refuses a call before it is answered.
@@ -416,6 +437,11 @@ func (c *call) finish() {
 	}
 	if c.rec.EndedBy == "" {
 		c.rec.EndedBy = c.rec.HangupBy
+	}
+	if c.agentHungUpFirst {
+		// R7: the agent left first; the record says so, and who then
+		// ended the caller's leg.
+		c.rec.HangupBy = calllog.HangupAgent
 	}
 	c.event("hangup", "party", c.rec.HangupBy, "reason", c.rec.HangupReason)
 	c.log.Info("call ended", "hangup_by", c.rec.HangupBy, "reason", c.rec.HangupReason, "disposition", c.rec.Disposition)

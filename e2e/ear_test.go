@@ -29,6 +29,7 @@ type ear struct {
 	conn *net.UDPConn
 	mu   sync.Mutex
 	pkts []rtpIn
+	from *net.UDPAddr // where hotline's RTP comes from
 	done chan struct{}
 }
 
@@ -48,7 +49,7 @@ func (e *ear) read() {
 	defer close(e.done)
 	buf := make([]byte, 2048)
 	for {
-		n, err := e.conn.Read(buf)
+		n, src, err := e.conn.ReadFromUDP(buf)
 		if err != nil {
 			return
 		}
@@ -66,6 +67,9 @@ func (e *ear) read() {
 			Payload: append([]byte(nil), buf[hdr:n]...)}
 		e.mu.Lock()
 		e.pkts = append(e.pkts, p)
+		if e.from == nil {
+			e.from = src
+		}
 		e.mu.Unlock()
 	}
 }
@@ -128,4 +132,58 @@ func rmsPCMU(b []byte) float64 {
 		sum += s * s
 	}
 	return math.Sqrt(sum / float64(max(1, len(b))))
+}
+
+// speak makes the caller talk: once hotline's RTP arrives, the ear sends
+// a μ-law tone back to where it came from (symmetric RTP, as a phone
+// does), one 20 ms frame every 20 ms, until the test ends.
+func (e *ear) speak(t *testing.T, hz float64) {
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	go func() {
+		var to *net.UDPAddr
+		for to == nil {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			e.mu.Lock()
+			to = e.from
+			e.mu.Unlock()
+		}
+		pkt := make([]byte, 12+160)
+		pkt[0], pkt[1] = 0x80, 0
+		binary.BigEndian.PutUint32(pkt[8:], 0xca11e4)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			binary.BigEndian.PutUint16(pkt[2:], uint16(n))
+			binary.BigEndian.PutUint32(pkt[4:], uint32(n*160))
+			for i := 0; i < 160; i++ {
+				v := int16(8000 * math.Sin(2*math.Pi*hz*float64(n*160+i)/8000))
+				pkt[12+i] = g711.EncodeUlawFrame(v)
+			}
+			e.conn.WriteToUDP(pkt, to)
+		}
+	}()
+}
+
+// decoded returns the received μ-law payloads as linear samples, in order.
+func decodedPCMU(pkts []rtpIn) []int16 {
+	out := make([]int16, 0, 160*len(pkts))
+	for _, p := range pkts {
+		if p.PT != 0 {
+			continue
+		}
+		for _, b := range p.Payload {
+			out = append(out, g711.DecodeUlawFrame(b))
+		}
+	}
+	return out
 }

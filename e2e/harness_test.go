@@ -219,6 +219,18 @@ type record struct {
 	HangupReason  string   `json:"hangup_reason"`
 	Disposition   string   `json:"disposition"`
 	SIPStatus     int      `json:"sip_status"`
+	Queue         string   `json:"queue"`
+	QueuePosition int      `json:"queue_position"`
+	QueueWaitMS   int64    `json:"queue_wait_ms"`
+	QueueResult   string   `json:"queue_result"`
+	RingAttempts  []struct {
+		Agent  string `json:"agent"`
+		RingMS int64  `json:"ring_ms"`
+		Result string `json:"result"`
+	} `json:"ring_attempts"`
+	Agent   string `json:"agent"`
+	TalkMS  int64  `json:"talk_ms"`
+	EndedBy string `json:"ended_by"`
 }
 
 // calls runs `hotline calls --json` against the server's database, as an

@@ -15,6 +15,7 @@ var Outcomes = []string{"completed", "abandoned_ringing", "rejected", "interrupt
 // that ended the call and the reasons it can give.
 var HangupReasons = map[string][]string{
 	"caller": {"bye", "cancel"},
+	"agent":  {"bye", "closing timeout", "rtp timeout", "shutdown"},
 	"system": {"closing timeout", "rtp timeout", "shutdown", "rejected", "no ack", "failed"},
 }
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the real peers the test suite drives: sipp (Debian's sip-tester)
-# as the caller, espeak-ng for the prompt renderer's tests. Idempotent; does
-# nothing when everything is present.
+# as the caller, baresip (baresip-core) as the agents' softphones,
+# espeak-ng for the prompt renderer's tests. Idempotent; does nothing when
+# everything is present.
 set -euo pipefail
 
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+command -v baresip >/dev/null 2>&1 || need+=(baresip-core)
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 [ ${#need[@]} -eq 0 ] && exit 0
 

@@ -3,6 +3,7 @@
 //	hotline serve [--config FILE] [--sip ADDR] [--http ADDR] [--db PATH]
 //	hotline check-config FILE
 //	hotline calls [--last N] [--json] [--config FILE] [--db PATH]
+//	hotline agents [--json] [--config FILE] [--http ADDR]
 //	hotline version
 package main
 
@@ -32,6 +33,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkConfig(args[1:], stdout, stderr)
 	case "calls":
 		return calls(args[1:], stdout, stderr)
+	case "agents":
+		return agentsCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "hotline %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
@@ -52,6 +55,8 @@ func usage(w io.Writer) {
       report every problem in a config file as file:line: key: message
   hotline calls [--last N] [--json] [--config FILE] [--db PATH]
       list recent call records
+  hotline agents [--json] [--config FILE] [--http ADDR]
+      list the running server's agents with state and time in state
   hotline version
 `)
 }

@@ -25,8 +25,14 @@ import (
 	"github.com/hotline-dev/hotline/media"
 	"github.com/hotline-dev/hotline/metrics"
 	"github.com/hotline-dev/hotline/prompts"
+	"github.com/hotline-dev/hotline/queue"
 	"github.com/hotline-dev/hotline/sip"
 )
+
+// queueClock is the wall clock for the queue manager.
+type queueClock struct{}
+
+func (queueClock) Now() time.Time { return time.Now() }
 
 func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -117,12 +123,41 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	}
 	defer mediaEngine.Close()
 
-	flow, err := callflow.New(callflow.Options{
-		Config: cfg, Prompts: cat, Journal: store, Metrics: rec, Logger: log,
-		NewMedia: func(callID string) (callflow.Media, error) { return mediaEngine.NewSession(callID) },
-	})
+	manager, err := queue.New(queueConfig(cfg), queueClock{}, queue.WithLogger(log))
 	if err != nil {
-		return err
+		return fmt.Errorf("queues: %w", err)
+	}
+	var registrar *sip.Registrar
+	sipStats := new(sipStatsRef)
+	if len(cfg.Agents) > 0 {
+		agents := map[string]config.Agent{}
+		for _, a := range cfg.Agents {
+			agents[a.User] = a
+		}
+		registrar, err = sip.NewRegistrar(sip.RegistrarConfig{
+			Realm: cfg.Registrar.Realm, Algorithms: cfg.Registrar.Algorithms, NonceTTL: cfg.Registrar.NonceTTL,
+			MinExpires: cfg.Registrar.MinExpires, MaxExpires: cfg.Registrar.MaxExpires,
+			FailureLimit: cfg.Registrar.FailureLimit, FailureWindow: cfg.Registrar.FailureWindow, BlockFor: cfg.Registrar.BlockFor,
+			Lookup: func(user string) (sip.Credential, bool) {
+				a, ok := agents[user]
+				return sip.Credential{Password: a.Password, HA1MD5: a.HA1MD5, HA1SHA256: a.HA1SHA256, Algorithms: a.Algorithms}, ok
+			},
+			OnLogin: func(user string) {
+				if err := manager.Login(user); err != nil {
+					log.Warn("agent login", "agent", user, "error", err)
+				}
+			},
+			OnLogout: func(user string) {
+				if err := manager.Logout(user); err != nil {
+					log.Warn("agent logout", "agent", user, "error", err)
+				}
+			},
+			Logger: log,
+			Count:  func(code int) { sipStats.CountResponse(code) },
+		})
+		if err != nil {
+			return fmt.Errorf("registrar: %w", err)
+		}
 	}
 
 	var advertise netip.Addr
@@ -131,14 +166,66 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 			return fmt.Errorf("sip.advertise %q: %w", cfg.SIP.Advertise, err)
 		}
 	}
+	// The SIP server hands calls to the flow, and the flow dials agents
+	// through the SIP server: the flow is filled in before Serve runs.
+	var flow *callflow.Engine
 	sipServer, err := sip.NewServer(sip.Config{
 		Listen: cfg.SIP.Listen, Advertise: advertise, UserAgent: "hotline/" + version,
-		Logger: log, OnInvite: flow.HandleInvite,
+		Logger: log, Registrar: registrar,
+		OnInvite: func(c *sip.InboundCall) { flow.HandleInvite(c) },
 	})
 	if err != nil {
 		return err
 	}
 	defer sipServer.Close()
+	sipStats.Stats = sipServer.Stats()
+
+	queueMetrics := metrics.NewQueueRecorder(reg, manager.Queues(), cfg.Ring.On, cfg.Ring.Off, manager, func() map[string]int {
+		counts := map[string]int{}
+		for _, a := range manager.Agents() {
+			counts[string(a.State)]++
+		}
+		return counts
+	})
+	opts := callflow.Options{
+		Config: cfg, Prompts: cat, Journal: store, Metrics: rec, Logger: log, QueueMetrics: queueMetrics,
+		NewMedia: func(callID string) (callflow.Media, error) { return mediaEngine.NewSession(callID) },
+	}
+	if registrar != nil {
+		opts.Queues = manager
+		opts.Agents = agentDialer{reg: registrar, srv: sipServer}
+		opts.Bridge = func(a, b callflow.Media) (func(), error) {
+			br, err := mediaEngine.Bridge(a.(*media.Session), b.(*media.Session))
+			if err != nil {
+				return nil, err
+			}
+			return br.Close, nil
+		}
+	}
+	if flow, err = callflow.New(opts); err != nil {
+		return err
+	}
+	// Timed agent transitions (wrap-up, back-off) and binding expiry.
+	tickCtx, stopTicks := context.WithCancel(context.Background())
+	defer stopTicks()
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-tickCtx.Done():
+				return
+			case now := <-t.C:
+				manager.Tick()
+				if registrar != nil && n%4 == 0 {
+					registrar.Sweep(now)
+				}
+			}
+		}
+	}()
+	if registrar != nil {
+		registerRegistrar(reg, registrar)
+	}
 	registerReadouts(reg, sipServer, mediaEngine, store)
 
 	pc, ln, err := sipServer.Listen()
@@ -155,6 +242,9 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	var ready atomic.Bool
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if cfg.API.Token != "" {
+		mux.Handle("/api/", agentAPI(manager, cfg.API.Token, time.Now))
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !ready.Load() {
@@ -233,4 +323,27 @@ func registerReadouts(reg prometheus.Registerer, s *sip.Server, m *media.Engine,
 		func() float64 { return float64(store.Stats().WriteErrors) })
 	metrics.GaugeFunc(reg, "hotline_calllog_queue_depth", "Events waiting to be journaled.",
 		func() float64 { return float64(store.Stats().QueueDepth) })
+}
+
+// registerRegistrar exposes the registrar's counters (R12: auth failures
+// and blocked sources).
+func registerRegistrar(reg prometheus.Registerer, r *sip.Registrar) {
+	metrics.CounterFunc(reg, "hotline_registrar_registrations_total", "Successful REGISTERs.",
+		func() float64 { return float64(r.Stats().Registrations) })
+	metrics.CounterFunc(reg, "hotline_registrar_auth_failures_total", "Failed digest authentications (R12).",
+		func() float64 { return float64(r.Stats().AuthFailures) })
+	metrics.CounterFunc(reg, "hotline_registrar_throttled_total", "REGISTERs refused because their source is blocked after repeated failures (R12).",
+		func() float64 { return float64(r.Stats().Throttled) })
+	metrics.GaugeFunc(reg, "hotline_registrar_bindings", "Agent phone bindings registered now.",
+		func() float64 { return float64(r.Stats().Bound) })
+}
+
+// sipStatsRef lets the registrar, built before the SIP server, count its
+// responses in the server's counters once the server exists.
+type sipStatsRef struct{ *sip.Stats }
+
+func (r *sipStatsRef) CountResponse(code int) {
+	if r.Stats != nil {
+		r.Stats.CountResponse(code)
+	}
 }

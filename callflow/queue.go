@@ -1,0 +1,428 @@
+package callflow
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hotline-dev/hotline/calllog"
+	"github.com/hotline-dev/hotline/config"
+	"github.com/hotline-dev/hotline/prompts"
+	"github.com/hotline-dev/hotline/queue"
+	"github.com/hotline-dev/hotline/sip"
+)
+
+// AgentLeg is the leg to an agent's phone; *sip.OutboundCall is the real
+// one.
+type AgentLeg interface {
+	WaitAnswer(ctx context.Context, onProgress func(status int)) error
+	Negotiated() sip.Offer
+	Hangup(ctx context.Context) error
+	Done() <-chan struct{}
+	Release()
+}
+
+// AgentCall says whom to ring and what the agent's phone shows.
+type AgentCall struct {
+	User      string // agent to ring
+	Caller    string // the caller's number, shown on the agent's phone
+	Queue     string // shown as the caller's display name
+	MediaPort int    // hotline's RTP port for the agent leg
+}
+
+// AgentDialer rings an agent's registered phone; cmd wires the registrar
+// and the SIP server behind it.
+type AgentDialer interface {
+	DialAgent(ctx context.Context, a AgentCall) (AgentLeg, error)
+}
+
+// Bridger relays audio between the caller's and the agent's media through
+// the server; the returned function ends the relay.
+type Bridger func(caller, agent Media) (stop func(), err error)
+
+var (
+	errRingTimeout       = errors.New("agent did not answer within the ring budget")
+	errAnsweredElsewhere = errors.New("another agent answered")
+)
+
+// queueOutcome is how a caller's time in a queue ended, for the flow.
+type queueOutcome int
+
+const (
+	// talkedAgentLeft: the agent hung up first; the caller hears the
+	// closing and hangs up last (R7).
+	talkedAgentLeft queueOutcome = iota
+	// notServed: no agent; the caller hears the apology, then the closing.
+	notServed
+)
+
+// waitInQueue is R10 and R1 for agents: the caller waits hearing music,
+// reassurance, position and estimated wait, while agents are rung one
+// after another (at most ring_cycles rings each) until one answers; then
+// caller and agent talk through the server.
+func (c *call) waitInQueue(name string) (queueOutcome, prompts.ID, error) {
+	q, _ := c.cfg.QueueByName(name)
+	m := c.e.opts.Queues
+	c.rec.Queue = name
+	if m.LoggedIn(name) == 0 && q.OnNoAgents == config.OnNoAgentsClose {
+		c.rec.QueueResult = "no_agents"
+		c.e.opts.QueueMetrics.Left(name, "no_agents", 0)
+		c.event("queue_no_agents", "queue", name)
+		return notServed, prompts.NoAgent, nil
+	}
+	entry, err := m.Enqueue(name, c.info.ID)
+	if err != nil {
+		c.log.Error("enqueue failed", "queue", name, "error", err)
+		c.rec.QueueResult = "closed"
+		return notServed, prompts.NoAgent, nil
+	}
+	c.rec.QueuePosition = entry.PositionOnEntry()
+	c.e.opts.QueueMetrics.Joined(name)
+	c.event("enqueued", "queue", name, "position", strconv.Itoa(entry.PositionOnEntry()))
+
+	audio := c.startQueueAudio(entry, q)
+	maxWait := c.clock.NewTimer(q.MaxWait)
+	defer maxWait.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			audio.stop()
+			info := entry.Leave(queue.LeftAbandoned)
+			result := "abandoned"
+			if info.Short {
+				result = "short_abandoned"
+			}
+			c.leftQueue(name, result, info)
+			c.event("abandoned", "queue", name, "wait_ms", strconv.FormatInt(info.Wait.Milliseconds(), 10),
+				"position", strconv.Itoa(entry.Position()), "short", strconv.FormatBool(info.Short))
+			return notServed, "", context.Cause(c.ctx)
+		case <-maxWait.C():
+			audio.stop()
+			c.leftQueue(name, "timeout", entry.Leave(queue.LeftTimeout))
+			c.event("queue_timeout", "queue", name)
+			return notServed, prompts.QueueTimeout, nil
+		case offer := <-entry.Offers():
+			won := c.ringOffer(entry, q, offer)
+			if won == nil {
+				continue // the caller keeps waiting; the manager offers the next agent
+			}
+			audio.stop()
+			c.leftQueue(name, "answered", entry.Leave(queue.LeftAnswered))
+			return c.talkToAgent(q, won)
+		}
+	}
+}
+
+func (c *call) leftQueue(name, result string, info queue.LeaveInfo) {
+	c.rec.QueueWait = info.Wait
+	c.rec.QueueResult = result
+	c.e.opts.QueueMetrics.Left(name, result, info.Wait)
+}
+
+// ringing is one agent leg being rung, and then talked to.
+type ringing struct {
+	user   string
+	leg    AgentLeg
+	media  Media
+	result queue.Result
+	rang   time.Duration
+}
+
+func (r *ringing) drop(c *call) {
+	if r.leg != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		_ = r.leg.Hangup(ctx)
+		cancel()
+		r.leg.Release()
+	}
+	if r.media != nil {
+		_ = r.media.Close()
+	}
+}
+
+// ringOffer rings the offered agents (one, or all for ring_all) for at
+// most the queue's ring cycles (R1); the first to answer wins. Every
+// result is reported to the queue and recorded.
+func (c *call) ringOffer(entry *queue.Entry, q config.Queue, offer queue.Offer) *ringing {
+	ringCtx, stop := context.WithCancelCause(c.ctx)
+	defer stop(nil)
+	budget := c.clock.NewTimer(time.Duration(q.RingCycles) * c.cfg.Ring.Cycle())
+	defer budget.Stop()
+	go func() {
+		select {
+		case <-budget.C():
+			stop(errRingTimeout)
+		case <-ringCtx.Done():
+		}
+	}()
+
+	results := make(chan *ringing, len(offer.Agents))
+	for _, user := range offer.Agents {
+		go func() { results <- c.ringAgent(ringCtx, q.Name, user) }()
+	}
+	var won *ringing
+	for range offer.Agents {
+		r := <-results
+		if r.result == queue.Answered {
+			if won == nil {
+				won = r
+				stop(errAnsweredElsewhere)
+				continue
+			}
+			r.drop(c) // ring_all: a second phone picked up too late
+			r.result = queue.Cancelled
+		}
+		c.attempt(entry, q.Name, r)
+	}
+	if won != nil {
+		c.attempt(entry, q.Name, won)
+	}
+	return won
+}
+
+func (c *call) attempt(entry *queue.Entry, queueName string, r *ringing) {
+	entry.Report(r.user, r.result)
+	c.rec.RingAttempts = append(c.rec.RingAttempts, calllog.RingAttempt{Agent: r.user, RingMS: r.rang.Milliseconds(), Result: string(r.result)})
+	c.e.opts.QueueMetrics.RingAttempt(queueName, string(r.result))
+	if r.result == queue.NoAnswer {
+		c.event("ring_no_answer", "agent", r.user, "ring_ms", strconv.FormatInt(r.rang.Milliseconds(), 10))
+	} else if r.result != queue.Answered {
+		c.event("ring_result", "agent", r.user, "result", string(r.result))
+	}
+}
+
+// ringAgent places the leg to one agent and follows it to its answer.
+func (c *call) ringAgent(ctx context.Context, queueName, user string) *ringing {
+	r := &ringing{user: user, result: queue.Failed}
+	start := c.clock.Now()
+	defer func() { r.rang = c.clock.Now().Sub(start) }()
+	m, err := c.e.opts.NewMedia(c.info.ID + "/" + user)
+	if err != nil {
+		c.log.Warn("no media for the agent leg", "agent", user, "error", err)
+		return r
+	}
+	leg, err := c.e.opts.Agents.DialAgent(ctx, AgentCall{User: user, Caller: c.info.Caller, Queue: queueName, MediaPort: m.LocalPort()})
+	if err != nil {
+		c.log.Info("agent not reachable", "agent", user, "error", err)
+		m.Close()
+		return r
+	}
+	c.event("agent_ringing", "agent", user)
+	err = leg.WaitAnswer(ctx, nil)
+	if err == nil {
+		ans := leg.Negotiated()
+		if cerr := m.Configure(ans.Remote, ans.PayloadType, ans.DTMFPayloadType); cerr != nil {
+			c.log.Warn("agent media", "agent", user, "error", cerr)
+		}
+		m.Start()
+		r.leg, r.media, r.result = leg, m, queue.Answered
+		return r
+	}
+	leg.Release()
+	m.Close()
+	var de *sip.DialError
+	switch cause := context.Cause(ctx); {
+	case errors.As(err, &de):
+		r.result = resultOfStatus(de.Status)
+	case errors.Is(cause, errRingTimeout):
+		r.result = queue.NoAnswer
+	case ctx.Err() != nil:
+		r.result = queue.Cancelled
+	}
+	return r
+}
+
+// resultOfStatus maps an agent phone's final answer to a queue result,
+// after FreeSWITCH mod_callcenter's busy / reject / no-answer causes.
+func resultOfStatus(status int) queue.Result {
+	switch status {
+	case 486, 600:
+		return queue.Busy
+	case 603:
+		return queue.Rejected
+	case 408, 480, 487:
+		return queue.NoAnswer
+	}
+	return queue.Failed
+}
+
+// talkToAgent bridges caller and agent and waits for one of them to go.
+func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID, error) {
+	c.rec.Agent = r.user
+	defer c.e.opts.Queues.CallEnded(r.user)
+	if q.Whisper {
+		c.whisper(r, q.Name)
+	}
+	stopBridge, err := c.e.opts.Bridge(c.media, r.media)
+	if err != nil {
+		c.log.Error("bridge failed", "agent", r.user, "error", err)
+		r.drop(c)
+		return notServed, prompts.NoAgent, nil
+	}
+	connected := c.clock.Now()
+	c.event("connected", "agent", r.user, "queue", q.Name)
+	c.log.Info("caller connected to agent", "agent", r.user, "queue", q.Name)
+	finish := func() {
+		stopBridge()
+		c.rec.TalkTime = c.clock.Now().Sub(connected)
+		c.e.opts.QueueMetrics.Talked(q.Name, c.rec.TalkTime)
+	}
+	select {
+	case <-c.ctx.Done():
+		finish()
+		r.drop(c)
+		c.event("complete_caller", "agent", r.user, "talk_ms", strconv.FormatInt(c.rec.TalkTime.Milliseconds(), 10))
+		return notServed, "", context.Cause(c.ctx)
+	case <-r.leg.Done():
+		finish()
+		r.leg.Release()
+		r.media.Close()
+	case <-r.media.Inactive():
+		finish()
+		r.drop(c)
+		c.log.Warn("agent's RTP stopped; ending the agent leg", "agent", r.user)
+	}
+	// R7: the agent hung up first; the caller is not hung up on.
+	c.agentHungUpFirst = true
+	c.event("complete_agent", "agent", r.user, "talk_ms", strconv.FormatInt(c.rec.TalkTime.Milliseconds(), 10))
+	return talkedAgentLeft, "", nil
+}
+
+// whisper tells the agent which queue the call comes from before the
+// caller is connected; the caller keeps hearing nothing new meanwhile.
+func (c *call) whisper(r *ringing, queueName string) {
+	cat := c.e.opts.Prompts
+	pt := r.leg.Negotiated().PayloadType
+	clips := [][]byte{cat.Get(prompts.WhisperCall).Payload(pt)}
+	if a := c.e.whisperNames[queueName]; a != nil {
+		clips = append(clips, a.Payload(pt))
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-r.leg.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	_ = r.media.Play(ctx, clips...)
+}
+
+// queueAudio plays to a waiting caller: the welcome with position and
+// estimated wait, then music, a reassurance every reassurance_interval and
+// position and wait every announce_interval (R10). It runs beside the
+// flow, which rings agents meanwhile.
+type queueAudio struct {
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	done     chan struct{}
+	played   []string
+	c        *call
+}
+
+func (c *call) startQueueAudio(entry *queue.Entry, q config.Queue) *queueAudio {
+	ctx, cancel := context.WithCancel(c.ctx)
+	a := &queueAudio{cancel: cancel, done: make(chan struct{}), c: c}
+	go func() {
+		defer close(a.done)
+		a.run(ctx, entry, q)
+	}()
+	return a
+}
+
+// stop ends the queue audio and merges what it played into the record.
+func (a *queueAudio) stop() {
+	a.stopOnce.Do(func() {
+		a.cancel()
+		<-a.done
+		a.c.rec.Prompts = append(a.c.rec.Prompts, a.played...)
+	})
+}
+
+func (a *queueAudio) run(ctx context.Context, entry *queue.Entry, q config.Queue) {
+	c := a.c
+	cat := c.e.opts.Prompts
+	metrics := c.e.opts.QueueMetrics
+	play := func(kind string, ids ...prompts.ID) bool {
+		pt := uint8(c.payloadType.Load())
+		clips := make([][]byte, 0, len(ids))
+		for _, id := range ids {
+			if au := cat.Get(id); au != nil {
+				clips = append(clips, au.Payload(pt))
+				a.played = append(a.played, string(id))
+			}
+		}
+		metrics.Announced(q.Name, kind)
+		return c.media.Play(ctx, clips...) == nil
+	}
+	positionAndWait := func() []prompts.ID {
+		pos := entry.Position()
+		var ids []prompts.ID
+		if pos > 1 {
+			ids = append(ids, cat.Position(pos-1)...)
+		}
+		return append(ids, cat.EstimatedWait(c.e.opts.Queues.EstimatedWait(q.Name, pos))...)
+	}
+
+	// An agent free right now: say so rather than "all agents are busy".
+	if c.e.opts.Queues.EstimatedWait(q.Name, entry.Position()) == 0 {
+		if !play("welcome", prompts.QueueConnecting) {
+			return
+		}
+	} else {
+		welcome := []prompts.ID{prompts.QueueWelcome}
+		if q.AnnounceInterval > 0 {
+			welcome = append(welcome, positionAndWait()...)
+		}
+		if !play("welcome", welcome...) {
+			return
+		}
+	}
+	now := c.clock.Now()
+	nextReassure := now.Add(q.ReassuranceInterval)
+	nextAnnounce := time.Time{}
+	if q.AnnounceInterval > 0 {
+		nextAnnounce = now.Add(q.AnnounceInterval)
+	}
+	music := cat.Get(prompts.Music)
+	for {
+		due := nextReassure
+		if !nextAnnounce.IsZero() && nextAnnounce.Before(due) {
+			due = nextAnnounce
+		}
+		mctx, stopMusic := context.WithCancel(ctx)
+		musicDone := make(chan struct{})
+		go func() {
+			defer close(musicDone)
+			_ = c.media.Loop(mctx, music.Payload(uint8(c.payloadType.Load())))
+		}()
+		t := c.clock.NewTimer(due.Sub(c.clock.Now()))
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+		}
+		t.Stop()
+		stopMusic()
+		<-musicDone
+		if ctx.Err() != nil {
+			return
+		}
+		now := c.clock.Now()
+		if !nextAnnounce.IsZero() && !now.Before(nextAnnounce) {
+			if !play("position", positionAndWait()...) {
+				return
+			}
+			nextAnnounce = c.clock.Now().Add(q.AnnounceInterval)
+		} else {
+			if !play("reassurance", prompts.QueueReassurance) {
+				return
+			}
+		}
+		if !now.Before(nextReassure) {
+			nextReassure = c.clock.Now().Add(q.ReassuranceInterval)
+		}
+	}
+}

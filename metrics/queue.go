@@ -1,0 +1,162 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Queue outcomes, the label values of hotline_queue_wait_seconds.
+var QueueOutcomes = []string{"answered", "abandoned", "short_abandoned", "timeout", "no_agents"}
+
+// RingResults are the label values of hotline_agent_ring_attempts_total.
+var RingResults = []string{"answered", "no_answer", "busy", "rejected", "cancelled", "failed"}
+
+// QueueRecorder holds the per-queue series the call flow feeds. A nil
+// *QueueRecorder is a no-op.
+type QueueRecorder struct {
+	wait             *prometheus.HistogramVec
+	answeredInRings  *prometheus.CounterVec
+	ringAttempts     *prometheus.CounterVec
+	talk             *prometheus.HistogramVec
+	queueJoins       *prometheus.CounterVec
+	announcements    *prometheus.CounterVec
+	threeRingsBudget time.Duration
+}
+
+// QueueSource reads live queue figures at scrape time (*queue.Manager).
+type QueueSource interface {
+	Queues() []string
+	Waiting(queue string) (count int, oldest time.Duration)
+}
+
+// NewQueueRecorder registers the queue series for the named queues.
+// ringOn/ringOff place the three-ring line on a bucket edge of the wait
+// histogram, so service level (R1 for queued callers) is a bucket ratio.
+func NewQueueRecorder(reg prometheus.Registerer, queues []string, ringOn, ringOff time.Duration, src QueueSource, agentStates func() map[string]int) *QueueRecorder {
+	buckets := append(RingBuckets(ringOn, ringOff), 60, 120, 300, 600)
+	r := &QueueRecorder{
+		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hotline_queue_wait_seconds",
+			Help:    "Time callers waited in a queue, by how the wait ended (answered, abandoned, short_abandoned, timeout, no_agents).",
+			Buckets: buckets,
+		}, []string{"queue", "outcome"}),
+		answeredInRings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_queue_answered_within_three_rings_total",
+			Help: "Queued callers answered by an agent within three ring cycles of joining the queue (service level numerator).",
+		}, []string{"queue"}),
+		ringAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_agent_ring_attempts_total",
+			Help: "Agent phones rung for queued callers, by result.",
+		}, []string{"queue", "result"}),
+		talk: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hotline_talk_seconds",
+			Help:    "Time callers and agents were connected.",
+			Buckets: []float64{10, 30, 60, 120, 180, 300, 600, 1200, 1800},
+		}, []string{"queue"}),
+		queueJoins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_queue_joined_total", Help: "Callers who joined a queue.",
+		}, []string{"queue"}),
+		announcements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_queue_announcements_total", Help: "Announcements played to waiting callers (R10), by kind.",
+		}, []string{"queue", "kind"}),
+		threeRingsBudget: 3 * (ringOn + ringOff),
+	}
+	reg.MustRegister(r.wait, r.answeredInRings, r.ringAttempts, r.talk, r.queueJoins, r.announcements)
+	for _, q := range queues {
+		for _, o := range QueueOutcomes {
+			r.wait.WithLabelValues(q, o)
+		}
+		for _, res := range RingResults {
+			r.ringAttempts.WithLabelValues(q, res)
+		}
+		for _, k := range []string{"welcome", "reassurance", "position"} {
+			r.announcements.WithLabelValues(q, k)
+		}
+		r.answeredInRings.WithLabelValues(q)
+		r.talk.WithLabelValues(q)
+		r.queueJoins.WithLabelValues(q)
+	}
+	if src != nil {
+		reg.MustRegister(&queueCollector{src: src,
+			waiting: prometheus.NewDesc("hotline_queue_calls_waiting", "Callers waiting in the queue now.", []string{"queue"}, nil),
+			oldest:  prometheus.NewDesc("hotline_queue_oldest_wait_seconds", "How long the longest-waiting caller has waited.", []string{"queue"}, nil),
+		})
+	}
+	if agentStates != nil {
+		reg.MustRegister(&agentCollector{states: agentStates,
+			desc: prometheus.NewDesc("hotline_agents", "Agents by state (logged_out, ready, ringing, on_call, wrap_up, not_ready).", []string{"state"}, nil)})
+	}
+	return r
+}
+
+// Joined counts a caller joining a queue.
+func (r *QueueRecorder) Joined(queue string) {
+	if r != nil {
+		r.queueJoins.WithLabelValues(queue).Inc()
+	}
+}
+
+// Left records how long a caller waited and how the wait ended.
+func (r *QueueRecorder) Left(queue, outcome string, wait time.Duration) {
+	if r == nil {
+		return
+	}
+	r.wait.WithLabelValues(queue, outcome).Observe(wait.Seconds())
+	if outcome == "answered" && wait <= r.threeRingsBudget {
+		r.answeredInRings.WithLabelValues(queue).Inc()
+	}
+}
+
+// RingAttempt counts one agent phone rung and its result.
+func (r *QueueRecorder) RingAttempt(queue, result string) {
+	if r != nil {
+		r.ringAttempts.WithLabelValues(queue, result).Inc()
+	}
+}
+
+// Talked records the connected time of a bridged call.
+func (r *QueueRecorder) Talked(queue string, d time.Duration) {
+	if r != nil {
+		r.talk.WithLabelValues(queue).Observe(d.Seconds())
+	}
+}
+
+// Announced counts an announcement to a waiting caller.
+func (r *QueueRecorder) Announced(queue, kind string) {
+	if r != nil {
+		r.announcements.WithLabelValues(queue, kind).Inc()
+	}
+}
+
+type queueCollector struct {
+	src             QueueSource
+	waiting, oldest *prometheus.Desc
+}
+
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.waiting; ch <- c.oldest }
+
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, q := range c.src.Queues() {
+		n, oldest := c.src.Waiting(q)
+		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(n), q)
+		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, oldest.Seconds(), q)
+	}
+}
+
+// AgentStates are the label values of hotline_agents.
+var AgentStates = []string{"logged_out", "ready", "ringing", "on_call", "wrap_up", "not_ready"}
+
+type agentCollector struct {
+	states func() map[string]int
+	desc   *prometheus.Desc
+}
+
+func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := c.states()
+	for _, s := range AgentStates {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[s]), s)
+	}
+}
