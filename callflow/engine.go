@@ -150,6 +150,12 @@ func (e *Engine) Active() int { return int(e.active.Load()) }
 // HandleInvite runs the flow of a call offered by the SIP server; it is
 // sip.Config.OnInvite and returns when the call is over and recorded.
 func (e *Engine) HandleInvite(c *sip.InboundCall) {
+	if c.Agent != "" {
+		e.wg.Add(1)
+		defer e.wg.Done()
+		e.runFeature(c)
+		return
+	}
 	e.Run(CallInfo{ID: c.ID, Caller: c.Caller, Called: c.Called, Arrived: c.Arrived, Offer: c.Offer}, c)
 }
 

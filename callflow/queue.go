@@ -251,6 +251,7 @@ func resultOfStatus(status int) queue.Result {
 // talkToAgent bridges caller and agent and waits for one of them to go.
 func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID, error) {
 	c.rec.Agent = r.user
+	c.rec.WrapUp = q.WrapUp
 	defer c.e.opts.Queues.CallEnded(r.user)
 	if q.Whisper {
 		c.whisper(r, q.Name)

@@ -162,6 +162,7 @@ type jsonRecord struct {
 	RingAttempts  []RingAttempt `json:"ring_attempts"`
 	Agent         string        `json:"agent"`
 	TalkMS        int64         `json:"talk_ms"`
+	WrapUpMS      int64         `json:"wrap_up_ms"`
 	EndedBy       string        `json:"ended_by"`
 }
 
@@ -197,6 +198,7 @@ func WriteJSON(w io.Writer, recs []Record) error {
 			RingAttempts:  r.RingAttempts,
 			Agent:         r.Agent,
 			TalkMS:        r.TalkTime.Milliseconds(),
+			WrapUpMS:      r.WrapUp.Milliseconds(),
 			EndedBy:       r.EndedBy,
 		}
 		if j.RingAttempts == nil {

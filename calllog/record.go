@@ -71,6 +71,9 @@ type Record struct {
 	// and the agent were connected.
 	Agent    string
 	TalkTime time.Duration
+	// WrapUp is the after-call work time the agent was given (the queue's
+	// wrap_up) before being offered calls again.
+	WrapUp time.Duration
 	// EndedBy is who ended the caller's leg (caller or system). HangupBy is
 	// who hung up first: with an agent that may be the agent (R7).
 	EndedBy string

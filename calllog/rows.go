@@ -63,6 +63,7 @@ type recordRow struct {
 	queue, queueResult, agent string
 	queuePosition             int64
 	queueWaitMs, talkMs       int64
+	wrapUpMs                  int64
 	ringAttempts, endedBy     string
 }
 
@@ -106,6 +107,7 @@ func newRecordRow(rec Record) (recordRow, error) {
 		ringAttempts:  string(aj),
 		talkMs:        rec.TalkTime.Milliseconds(),
 		endedBy:       rec.EndedBy,
+		wrapUpMs:      rec.WrapUp.Milliseconds(),
 	}
 	if !rec.Answer.IsZero() {
 		row.answerMs = sql.NullInt64{Int64: rec.Answer.UnixMilli(), Valid: true}
@@ -118,7 +120,7 @@ func (r *recordRow) args() []any {
 	return []any{r.callID, r.caller, r.called, r.arrivalMs, r.answerMs, r.endMs,
 		r.answerDelayMs, r.answerRings, r.greeting, r.digits, r.prompts, r.hangupBy,
 		r.hangupReason, r.disposition, r.sipStatus, r.queue, r.queuePosition, r.queueWaitMs,
-		r.queueResult, r.agent, r.ringAttempts, r.talkMs, r.endedBy}
+		r.queueResult, r.agent, r.ringAttempts, r.talkMs, r.endedBy, r.wrapUpMs}
 }
 
 // scanner is the part of *sql.Row and *sql.Rows that scanRecord needs.
@@ -132,7 +134,7 @@ func scanRecord(sc scanner) (Record, error) {
 	if err := sc.Scan(&r.callID, &r.caller, &r.called, &r.arrivalMs, &r.answerMs, &r.endMs,
 		&r.answerDelayMs, &r.answerRings, &r.greeting, &r.digits, &r.prompts, &r.hangupBy,
 		&r.hangupReason, &r.disposition, &r.sipStatus, &r.queue, &r.queuePosition, &r.queueWaitMs,
-		&r.queueResult, &r.agent, &r.ringAttempts, &r.talkMs, &r.endedBy); err != nil {
+		&r.queueResult, &r.agent, &r.ringAttempts, &r.talkMs, &r.endedBy, &r.wrapUpMs); err != nil {
 		return Record{}, err
 	}
 	rec := Record{
@@ -156,6 +158,7 @@ func scanRecord(sc scanner) (Record, error) {
 		Agent:         r.agent,
 		TalkTime:      time.Duration(r.talkMs) * time.Millisecond,
 		EndedBy:       r.endedBy,
+		WrapUp:        time.Duration(r.wrapUpMs) * time.Millisecond,
 	}
 	if r.ringAttempts != "" && r.ringAttempts != "[]" {
 		if err := json.Unmarshal([]byte(r.ringAttempts), &rec.RingAttempts); err != nil {

@@ -84,7 +84,7 @@ func TestRecordRoundTripKeepsEveryFieldToTheMillisecond(t *testing.T) {
 			r := answeredRecord("rt-queued", base)
 			r.Queue, r.QueuePosition, r.QueueWait, r.QueueResult = "support", 3, 42*time.Second+17*time.Millisecond, "answered"
 			r.RingAttempts = []RingAttempt{{Agent: "1001", RingMS: 15000, Result: "no_answer"}, {Agent: "1002", RingMS: 2300, Result: "answered"}}
-			r.Agent, r.TalkTime = "1002", 95*time.Second+5*time.Millisecond
+			r.Agent, r.TalkTime, r.WrapUp = "1002", 95*time.Second+5*time.Millisecond, 10*time.Second
 			r.HangupBy, r.EndedBy = HangupAgent, HangupCaller
 			return r
 		}()},

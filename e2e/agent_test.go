@@ -37,6 +37,7 @@ type agentOpts struct {
 	autoAnswer     bool
 	mic            string // WAV the agent "speaks"
 	slot           int    // 0 or 1: which ports of the test's block to use
+	ip             string // loopback address the phone binds (default 127.0.0.1)
 }
 
 // startAgent runs baresip for one agent against s.
@@ -48,6 +49,9 @@ func startAgent(t *testing.T, s *server, o agentOpts) *agentPhone {
 	a := &agentPhone{t: t, user: o.user, dir: t.TempDir(), log: &lockedBuffer{}, exited: make(chan struct{}),
 		sipPort: s.rtpMin + 100 + 2*o.slot, ctrl: s.rtpMin + 130 + 2*o.slot}
 	rtpLo := s.rtpMin + 110 + 10*o.slot
+	if o.ip == "" {
+		o.ip = "127.0.0.1"
+	}
 	cfg := fmt.Sprintf(`module_path /usr/lib/baresip/modules
 module g711.so
 module aufile.so
@@ -57,12 +61,12 @@ module account.so
 module ctrl_tcp.so
 module menu.so
 ctrl_tcp_listen 127.0.0.1:%d
-sip_listen 127.0.0.1:%d
+sip_listen %s:%d
 rtp_ports %d-%d
 audio_source aufile,%s
 audio_player alsa,null
 snd_path %s
-`, a.ctrl, a.sipPort, rtpLo, rtpLo+9, o.mic, a.dir)
+`, a.ctrl, o.ip, a.sipPort, rtpLo, rtpLo+9, o.mic, a.dir)
 	answer := "manual"
 	if o.autoAnswer {
 		answer = "auto"
@@ -101,14 +105,17 @@ func (a *agentPhone) stop() {
 }
 
 // command sends a ctrl_tcp command (JSON in a netstring).
-func (a *agentPhone) command(cmd string) {
+func (a *agentPhone) command(cmd string) { a.commandWith(cmd, "") }
+
+// commandWith sends a ctrl_tcp command with parameters, e.g. dial URI.
+func (a *agentPhone) commandWith(cmd, params string) {
 	a.t.Helper()
 	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", a.ctrl), 2*time.Second)
 	if err != nil {
 		a.t.Fatalf("baresip %s control: %v", a.user, err)
 	}
 	defer c.Close()
-	msg, _ := json.Marshal(map[string]string{"command": cmd, "token": "t1"})
+	msg, _ := json.Marshal(map[string]string{"command": cmd, "params": params, "token": "t1"})
 	fmt.Fprintf(c, "%d:%s,", len(msg), msg)
 	c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	bufio.NewReader(c).ReadString(',')

@@ -45,8 +45,8 @@ func TestQueuedCallerGoesToTheNextAgentAfterThreeRings(t *testing.T) {
 	if ms := rec.RingAttempts[0].RingMS; ms < 5800 || ms > 7000 {
 		t.Errorf("Alice rang %d ms, want three 2 s ring cycles (R1)", ms)
 	}
-	if rec.HangupBy != "caller" || rec.TalkMS < 2000 {
-		t.Errorf("record hangup_by %q talk %d ms", rec.HangupBy, rec.TalkMS)
+	if rec.HangupBy != "caller" || rec.TalkMS < 2000 || rec.WrapUpMS != 10000 {
+		t.Errorf("record hangup_by %q talk %d ms wrap-up %d ms, want caller, ≥ 2 s, the queue's 10 s", rec.HangupBy, rec.TalkMS, rec.WrapUpMS)
 	}
 	if st, reason := s.agentState("1001"); st != "not_ready" || reason != "ring-no-answer" {
 		t.Errorf("Alice is %s (%s), want not_ready (ring-no-answer)", st, reason)

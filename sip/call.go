@@ -44,6 +44,9 @@ type InboundCall struct {
 	Offer Offer
 	// Arrived is when the INVITE reached the server.
 	Arrived time.Time
+	// Agent is the authenticated agent dialling a feature code (the
+	// Request-URI user starts with '*'); empty for customers' calls.
+	Agent string
 
 	srv *Server
 	req *sip.Request

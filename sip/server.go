@@ -300,6 +300,16 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	callID := callIDOf(req)
+	// An agent dialling a feature code (*0: ready / not ready) must prove
+	// who they are with the same digest credentials as their REGISTER.
+	agent := ""
+	if s.cfg.Registrar != nil && strings.HasPrefix(req.Recipient.User, "*") {
+		user, ok := s.cfg.Registrar.Authenticate(req, tx)
+		if !ok {
+			return
+		}
+		agent = user
+	}
 	if s.cfg.Admit != nil {
 		if err := s.cfg.Admit(); err != nil {
 			// RFC 3261 section 21.5.4: 503 with Retry-After while overloaded.
@@ -334,6 +344,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	call := newInboundCall(s, req, tx, dlg, offer)
+	call.Agent = agent
 	s.calls[callID] = call
 	s.mu.Unlock()
 

@@ -10,4 +10,5 @@ ALTER TABLE records ADD COLUMN queue_result   TEXT    NOT NULL DEFAULT '';
 ALTER TABLE records ADD COLUMN agent          TEXT    NOT NULL DEFAULT '';
 ALTER TABLE records ADD COLUMN ring_attempts  TEXT    NOT NULL DEFAULT '[]';
 ALTER TABLE records ADD COLUMN talk_ms        INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE records ADD COLUMN wrap_up_ms     INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE records ADD COLUMN ended_by       TEXT    NOT NULL DEFAULT '';
