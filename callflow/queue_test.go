@@ -1,0 +1,151 @@
+package callflow
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hotline-dev/hotline/calllog"
+	"github.com/hotline-dev/hotline/config"
+	"github.com/hotline-dev/hotline/prompts"
+	"github.com/hotline-dev/hotline/queue"
+	"github.com/hotline-dev/hotline/sip"
+)
+
+// fakeAgentLeg is an agent's phone: it answers when the test says so.
+type fakeAgentLeg struct {
+	answer chan struct{}
+	done   chan struct{}
+	once   sync.Once
+	hungUp bool
+}
+
+func (l *fakeAgentLeg) WaitAnswer(ctx context.Context, _ func(int)) error {
+	select {
+	case <-l.answer:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+func (l *fakeAgentLeg) Negotiated() sip.Offer { return sip.Offer{PayloadType: 0} }
+func (l *fakeAgentLeg) Hangup(context.Context) error {
+	l.hungUp = true
+	l.agentHangsUp()
+	return nil
+}
+func (l *fakeAgentLeg) Done() <-chan struct{} { return l.done }
+func (l *fakeAgentLeg) Release()              {}
+func (l *fakeAgentLeg) agentHangsUp()         { l.once.Do(func() { close(l.done) }) }
+
+type fakeDialer struct {
+	mu   sync.Mutex
+	legs map[string]*fakeAgentLeg
+	rung []string
+}
+
+func (d *fakeDialer) DialAgent(_ context.Context, a AgentCall) (AgentLeg, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rung = append(d.rung, a.User)
+	return d.legs[a.User], nil
+}
+
+func (d *fakeDialer) rungSoFar() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.rung)
+}
+
+// R1 for agents, R7 with an agent: Alice never answers; after three ring
+// cycles Bob is rung and answers; Bob hangs up first, the caller hears the
+// closing and is not hung up on; Alice is not ready after her miss.
+func TestQueueRingsNextAgentAfterThreeRingsAndCallerOutlastsAgent(t *testing.T) {
+	cfg := config.Default()
+	cfg.Agents = []config.Agent{{User: "1001", Password: "x"}, {User: "1002", Password: "y"}}
+	cfg.Queues[0].MaxNoAnswer = 1
+	h := &harness{t: t, clk: newFakeClock(shanghai9am), leg: newFakeLeg(), journal: &fakeJournal{}, done: make(chan struct{})}
+	h.media = newFakeMedia(catalogue(t))
+	m, err := queue.New(queue.Config{
+		Queues: []queue.QueueConfig{{Name: "support", MaxNoAnswer: 1, WrapUp: time.Second}},
+		Agents: []queue.AgentConfig{{User: "1001", Queues: []string{"support"}}, {User: "1002", Queues: []string{"support"}}},
+	}, h.clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Login("1001")
+	h.clk.advance(time.Second) // Alice has been idle longest
+	m.Login("1002")
+	alice := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}
+	bob := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}
+	close(bob.answer)
+	dialer := &fakeDialer{legs: map[string]*fakeAgentLeg{"1001": alice, "1002": bob}}
+	bridged := make(chan struct{}, 1)
+	eng, err := New(Options{
+		Config: cfg, Prompts: catalogue(t), Journal: h.journal, Clock: h.clk, Queues: m, Agents: dialer,
+		NewMedia: func(id string) (Media, error) {
+			if id == "q-1" {
+				return h.media, nil // the caller's leg; agents' legs get their own
+			}
+			return newFakeMedia(catalogue(t)), nil
+		},
+		Bridge: func(a, b Media) (func(), error) {
+			bridged <- struct{}{}
+			return func() {}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.eng = eng
+	info := CallInfo{ID: "q-1", Caller: "13800138000", Called: "100", Arrived: h.clk.Now(),
+		Offer: sip.Offer{PayloadType: 0, Direction: sip.SendRecv}}
+	go func() { eng.Run(info, h.leg); close(h.done) }()
+
+	h.clk.waitTimer(t)
+	h.clk.advance(time.Second) // answer
+	h.eventually("Alice rung", func() bool { return slices.Equal(dialer.rungSoFar(), []string{"1001"}) })
+	// Three ring cycles of 5 s: still Alice's turn just before 15 s.
+	h.clk.advance(14 * time.Second)
+	time.Sleep(20 * time.Millisecond)
+	if got := dialer.rungSoFar(); len(got) != 1 {
+		t.Fatalf("rung %v before Alice's three rings were up", got)
+	}
+	h.clk.advance(time.Second)
+	select {
+	case <-bridged:
+	case <-time.After(3 * time.Second):
+		t.Fatalf("caller never bridged; rung %v, events %v", dialer.rungSoFar(), h.journal.eventTypes())
+	}
+	if st, _ := m.Agent("1001"); st.State != queue.NotReady || st.Reason != queue.ReasonRingNoAnswer {
+		t.Errorf("Alice is %s (%s), want not_ready (ring-no-answer)", st.State, st.Reason)
+	}
+	h.clk.advance(5 * time.Second)
+	bob.agentHangsUp()
+	h.eventually("closing pause", func() bool {
+		return slices.Contains(h.media.playedIDs(), prompts.ClosingAnythingElse) && h.clk.pending() > 0
+	})
+	h.clk.advance(1500 * time.Millisecond)
+	h.eventually("closing after the agent left", func() bool {
+		return slices.Contains(h.media.playedIDs(), prompts.ClosingThanks)
+	})
+	if _, _, hungUp := h.leg.state(); hungUp {
+		t.Fatal("the caller was hung up on when the agent left (R7)")
+	}
+	h.leg.callerHangsUp()
+	rec := h.finished()
+	if rec.HangupBy != calllog.HangupAgent || rec.EndedBy != calllog.HangupCaller || rec.Agent != "1002" {
+		t.Fatalf("record hangup_by %q ended_by %q agent %q", rec.HangupBy, rec.EndedBy, rec.Agent)
+	}
+	if len(rec.RingAttempts) != 2 || rec.RingAttempts[0].Result != "no_answer" || rec.RingAttempts[0].RingMS != 15000 || rec.RingAttempts[1].Result != "answered" {
+		t.Fatalf("ring attempts %+v", rec.RingAttempts)
+	}
+	if rec.TalkTime != 5*time.Second || rec.QueueResult != "answered" || rec.QueuePosition != 1 {
+		t.Fatalf("talk %v result %q position %d", rec.TalkTime, rec.QueueResult, rec.QueuePosition)
+	}
+	if st, _ := m.Agent("1002"); st.State != queue.WrapUp {
+		t.Errorf("Bob is %s after the call, want wrap_up", st.State)
+	}
+}
