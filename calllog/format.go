@@ -163,6 +163,7 @@ type jsonRecord struct {
 	Agent         string        `json:"agent"`
 	TalkMS        int64         `json:"talk_ms"`
 	WrapUpMS      int64         `json:"wrap_up_ms"`
+	Speech        *Speech       `json:"speech"`
 	EndedBy       string        `json:"ended_by"`
 }
 
@@ -199,6 +200,7 @@ func WriteJSON(w io.Writer, recs []Record) error {
 			Agent:         r.Agent,
 			TalkMS:        r.TalkTime.Milliseconds(),
 			WrapUpMS:      r.WrapUp.Milliseconds(),
+			Speech:        r.Speech,
 			EndedBy:       r.EndedBy,
 		}
 		if j.RingAttempts == nil {

@@ -71,6 +71,9 @@ type Record struct {
 	// and the agent were connected.
 	Agent    string
 	TalkTime time.Duration
+	// Speech holds the call's speech measures (R9); nil when the call
+	// was not analysed.
+	Speech *Speech
 	// WrapUp is the after-call work time the agent was given (the queue's
 	// wrap_up) before being offered calls again.
 	WrapUp time.Duration
@@ -150,4 +153,35 @@ type RingAttempt struct {
 	RingMS int64  `json:"ring_ms"`
 	// Result: answered, no_answer, busy, rejected, cancelled, failed.
 	Result string `json:"result"`
+}
+
+// Speech is what the analysers measured on a call (R9): per party, and
+// for the conversation between them. Durations in milliseconds in JSON.
+type Speech struct {
+	Caller PartySpeech  `json:"caller"`
+	Agent  *PartySpeech `json:"agent,omitempty"` // nil for IVR-only calls
+	// OvertalkMS: both talking at once. DeadAirMS: nobody talking while
+	// connected and not on hold (IVR-only: the caller silent while no
+	// prompt plays); LongestDeadAirMS and DeadAirEvents (stretches past
+	// the alert threshold) with it.
+	OvertalkMS       int64 `json:"overtalk_ms"`
+	DeadAirMS        int64 `json:"dead_air_ms"`
+	LongestDeadAirMS int64 `json:"longest_dead_air_ms"`
+	DeadAirEvents    int   `json:"dead_air_events"`
+	// TalkRatio is the agent's share of all talk, 0..1 (0 without agent).
+	TalkRatio float64 `json:"talk_ratio"`
+	// AgentLongestSilenceWhileCallerTalksMS: the longest the agent said
+	// nothing while the caller talked at length (no acknowledgement).
+	AgentLongestSilenceWhileCallerTalksMS int64 `json:"agent_longest_silence_while_caller_talks_ms"`
+}
+
+// PartySpeech is one party's speech on the call.
+type PartySpeech struct {
+	TalkMS    int64 `json:"talk_ms"`
+	SilenceMS int64 `json:"silence_ms"`
+	Segments  int   `json:"segments"`
+	Syllables int   `json:"syllables"`
+	// PaceSPM is syllables per minute of speech (= characters per minute
+	// for Mandarin); 0 when there was too little speech to say.
+	PaceSPM float64 `json:"pace_spm"`
 }

@@ -64,6 +64,7 @@ type recordRow struct {
 	queuePosition             int64
 	queueWaitMs, talkMs       int64
 	wrapUpMs                  int64
+	speech                    string
 	ringAttempts, endedBy     string
 }
 
@@ -83,6 +84,12 @@ func newRecordRow(rec Record) (recordRow, error) {
 	aj, err := json.Marshal(attempts)
 	if err != nil {
 		return recordRow{}, fmt.Errorf("calllog: encode ring attempts: %w", err)
+	}
+	sj := []byte("{}")
+	if rec.Speech != nil {
+		if sj, err = json.Marshal(rec.Speech); err != nil {
+			return recordRow{}, fmt.Errorf("calllog: encode speech: %w", err)
+		}
 	}
 	row := recordRow{
 		callID:        rec.CallID,
@@ -108,6 +115,7 @@ func newRecordRow(rec Record) (recordRow, error) {
 		talkMs:        rec.TalkTime.Milliseconds(),
 		endedBy:       rec.EndedBy,
 		wrapUpMs:      rec.WrapUp.Milliseconds(),
+		speech:        string(sj),
 	}
 	if !rec.Answer.IsZero() {
 		row.answerMs = sql.NullInt64{Int64: rec.Answer.UnixMilli(), Valid: true}
@@ -120,7 +128,7 @@ func (r *recordRow) args() []any {
 	return []any{r.callID, r.caller, r.called, r.arrivalMs, r.answerMs, r.endMs,
 		r.answerDelayMs, r.answerRings, r.greeting, r.digits, r.prompts, r.hangupBy,
 		r.hangupReason, r.disposition, r.sipStatus, r.queue, r.queuePosition, r.queueWaitMs,
-		r.queueResult, r.agent, r.ringAttempts, r.talkMs, r.endedBy, r.wrapUpMs}
+		r.queueResult, r.agent, r.ringAttempts, r.talkMs, r.endedBy, r.wrapUpMs, r.speech}
 }
 
 // scanner is the part of *sql.Row and *sql.Rows that scanRecord needs.
@@ -134,7 +142,7 @@ func scanRecord(sc scanner) (Record, error) {
 	if err := sc.Scan(&r.callID, &r.caller, &r.called, &r.arrivalMs, &r.answerMs, &r.endMs,
 		&r.answerDelayMs, &r.answerRings, &r.greeting, &r.digits, &r.prompts, &r.hangupBy,
 		&r.hangupReason, &r.disposition, &r.sipStatus, &r.queue, &r.queuePosition, &r.queueWaitMs,
-		&r.queueResult, &r.agent, &r.ringAttempts, &r.talkMs, &r.endedBy, &r.wrapUpMs); err != nil {
+		&r.queueResult, &r.agent, &r.ringAttempts, &r.talkMs, &r.endedBy, &r.wrapUpMs, &r.speech); err != nil {
 		return Record{}, err
 	}
 	rec := Record{
@@ -159,6 +167,12 @@ func scanRecord(sc scanner) (Record, error) {
 		TalkTime:      time.Duration(r.talkMs) * time.Millisecond,
 		EndedBy:       r.endedBy,
 		WrapUp:        time.Duration(r.wrapUpMs) * time.Millisecond,
+	}
+	if r.speech != "" && r.speech != "{}" {
+		rec.Speech = new(Speech)
+		if err := json.Unmarshal([]byte(r.speech), rec.Speech); err != nil {
+			return Record{}, fmt.Errorf("calllog: call %s: decode speech: %w", r.callID, err)
+		}
 	}
 	if r.ringAttempts != "" && r.ringAttempts != "[]" {
 		if err := json.Unmarshal([]byte(r.ringAttempts), &rec.RingAttempts); err != nil {
