@@ -54,6 +54,7 @@ type Config struct {
 	Queues  []Queue `yaml:"queues"`
 	Routing Routing `yaml:"routing"`
 	API     API     `yaml:"api"`
+	Speech  Speech  `yaml:"speech"`
 	Source  string  `yaml:"-"` // file name the config came from ("<built-in>" for defaults)
 }
 

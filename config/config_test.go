@@ -67,6 +67,7 @@ func TestDefaultHasTheDocumentedValues(t *testing.T) {
 			Whisper:             false,
 		}},
 		Routing: config.Routing{DefaultQueue: "support"},
+		Speech:  config.Speech{DeadAirAlert: 8 * time.Second, PaceMin: 100, PaceMax: 160},
 		API:     config.API{Token: ""},
 		Source:  "<built-in>",
 	}

@@ -193,6 +193,7 @@ func (d *decoder) validate(c *Config) {
 	queues := d.validateQueues(c)
 	d.validateAgents(c, queues)
 	d.validateRegistrar(&c.Registrar)
+	d.validateSpeech(&c.Speech)
 	if ok("routing.default_queue") && c.Routing.DefaultQueue != "" {
 		d.queueRef("routing.default_queue", []string{"queues"}, c.Routing.DefaultQueue, queues)
 	}
