@@ -85,6 +85,10 @@ type BridgeStats struct {
 // slots; relayed frames for it are discarded meanwhile (counted in Dropped),
 // never queued to burst out later.
 //
+// From the bridge on, the two sessions share one analysis lock, so a
+// Conversation on one leg may read the other leg's LegAnalyser (see
+// Session.Converse); the sharing outlives the bridge.
+//
 // It returns ErrBusy if either session is already bridged (or a and b are the
 // same session) and ErrClosed if the engine or either session is closed.
 func (e *Engine) Bridge(a, b *Session) (*Bridge, error) {
@@ -131,6 +135,9 @@ func (e *Engine) Bridge(a, b *Session) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
+	// From now on a Conversation on either leg may read the other leg's
+	// analyser: they need one lock (see Session.Converse).
+	shareAnalysisLock(a, b)
 	e.log.Debug("rtp bridge up", "call_a", a.callID, "call_b", b.callID)
 	return br, nil
 }

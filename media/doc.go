@@ -23,6 +23,11 @@
 //     jitter buffer per direction, PCMU⇄PCMA transcoding and RFC 4733
 //     telephone-event relay; a Play or Loop on a leg (a whisper) takes
 //     priority over the relayed audio;
+//   - feeding the speech analysers (package analysis, DOMAIN.md R9): the
+//     received audio of a leg, decoded into a small ring, goes to its
+//     LegAnalyser one frame per pacer slot, and a Conversation is ticked in
+//     the same slot, with dead-air events on Session.SpeechEvents — no
+//     goroutine, timer or allocation of its own (see analyse.go);
 //   - RTP inactivity detection, so the call flow can end a leg whose far end
 //     vanished (R7 allows ending the caller's leg on an RTP timeout).
 //

@@ -58,6 +58,7 @@ type pacer struct {
 
 	list           []*Session
 	buf            [packetSize]byte
+	pcm            [FrameSize]int16 // a received frame on its way to a leg analyser
 	nextInactivity int64
 
 	sent, skipped, sendErrors atomic.Uint64
@@ -150,6 +151,15 @@ func (p *pacer) service(s *Session, now int64) {
 		due += n * frameNanos
 		s.ts += uint32(n) * FrameSize
 		p.skipped.Add(uint64(n))
+		// The skipped slots still passed for the analysers: dead air and
+		// silence are measured in slots, so they must not shrink when the
+		// pacer is overloaded.
+		if s.analysisOn.Load() {
+			playing := s.playing()
+			for range n {
+				p.analyse(s, playing)
+			}
+		}
 	}
 	for due <= now {
 		ended := p.sendFrame(s, due)
@@ -164,7 +174,8 @@ func (p *pacer) service(s *Session, now int64) {
 // sendFrame builds and sends the frame due at due. Its content, in order of
 // priority: the playing clip (Play, Loop), the last frame of a cancelled
 // playback (see Session.stopPlay), a relayed frame from the bridge, encoded
-// silence. It reports whether a playback ended with this frame. It
+// silence. It reports whether a playback ended with this frame. After the
+// send it gives the session's analysers their slot (see analyse). It
 // allocates nothing.
 func (p *pacer) sendFrame(s *Session, due int64) (ended bool) {
 	var finished *player
@@ -176,6 +187,9 @@ func (p *pacer) sendFrame(s *Session, due int64) (ended bool) {
 		return false
 	}
 	s.nextFrameDue = due + frameNanos
+	// This slot carries the server's own audio: the caller hears a prompt,
+	// not dead air.
+	playing := s.play != nil || s.tailSet
 	payload := p.buf[rtpHeaderSize:packetSize]
 	in := s.in
 	switch {
@@ -240,6 +254,9 @@ func (p *pacer) sendFrame(s *Session, due int64) (ended bool) {
 	}
 	if finished != nil {
 		close(finished.done)
+	}
+	if s.analysisOn.Load() {
+		p.analyse(s, playing)
 	}
 	return ended
 }

@@ -90,13 +90,22 @@ func (s *Session) handlePacket(b []byte, src netip.AddrPort, now int64) {
 	// Bridged: relay audio and events from the latched source only, so a
 	// stray or spoofed stream never reaches the other party. Comfort noise
 	// is not relayed: the other leg's pacer conceals the pause itself.
-	if d := s.out.Load(); d != nil && src == s.rx.latched {
+	if src != s.rx.latched {
+		return
+	}
+	if d := s.out.Load(); d != nil {
 		switch {
 		case isDTMF:
 			d.pushEvent(pkt.Payload, pkt.Timestamp, pkt.Marker)
 		case pt == audioPT:
 			d.pushAudio(pkt.Payload, pkt.Timestamp, pt)
 		}
+	}
+	// The leg analyser hears the same audio the other party would; comfort
+	// noise and telephone-events are not audio to it (the slot counts them
+	// as silence).
+	if pt == audioPT && s.analysing.Load() {
+		s.rxAudio.push(pkt.Payload, pkt.Timestamp, pt, s.analysisGen.Load())
 	}
 }
 

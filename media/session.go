@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hotline-dev/hotline/analysis"
 	"github.com/pion/rtp"
 )
 
@@ -84,6 +85,20 @@ type Session struct {
 	lastRecv                             atomic.Int64
 	sent, received, dropped, digitsDrops atomic.Uint64
 
+	// Speech analysis (see analyse.go). alock is the lock of an, shared
+	// with every session this one was ever bridged to; analysing says a
+	// leg analyser wants received audio, analysisOn that the pacer has
+	// work for the slot; rxAudio is the decoded audio on its way from the
+	// receive goroutine to the pacer's slot.
+	alock        atomic.Pointer[analysisLock]
+	an           sessionAnalysis
+	analysing    atomic.Bool
+	analysisOn   atomic.Bool
+	analysisGen  atomic.Uint32
+	rxAudio      rxAudio
+	speechEvents chan analysis.Event
+	speechDrops  atomic.Uint64
+
 	digits    chan byte
 	inactive  chan struct{}
 	closedCh  chan struct{}
@@ -105,6 +120,12 @@ type SessionStats struct {
 	Remote netip.AddrPort
 	// DigitsDropped counts key presses lost because Digits was not read.
 	DigitsDropped uint64
+	// SpeechEventsDropped counts conversation events lost because
+	// SpeechEvents was not read.
+	SpeechEventsDropped uint64
+	// AnalysisOverruns counts received frames the leg analyser never saw
+	// because more than rxAudioRing of them waited for the pacer.
+	AnalysisOverruns uint64
 }
 
 func newSession(e *Engine, callID string, conn *net.UDPConn, port int) *Session {
@@ -119,7 +140,10 @@ func newSession(e *Engine, callID string, conn *net.UDPConn, port int) *Session 
 		inactive: make(chan struct{}),
 		closedCh: make(chan struct{}),
 		readDone: make(chan struct{}),
+
+		speechEvents: make(chan analysis.Event, speechEventBuffer),
 	}
+	s.alock.Store(&analysisLock{members: []*Session{s}})
 	// Random SSRC, sequence number and timestamp (RFC 3550 §5.1, §8):
 	// predictable values make known-plaintext and injection easier and
 	// collide across legs.
@@ -328,6 +352,9 @@ func (s *Session) Stats() SessionStats {
 		Dropped:       s.dropped.Load(),
 		Remote:        remote,
 		DigitsDropped: s.digitsDrops.Load(),
+
+		SpeechEventsDropped: s.speechDrops.Load(),
+		AnalysisOverruns:    s.rxAudio.overruns.Load(),
 	}
 }
 
