@@ -2,8 +2,10 @@ package callflow
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"github.com/hotline-dev/hotline/analysis"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -41,6 +43,14 @@ type Media interface {
 	Start()
 	Play(ctx context.Context, clips ...[]byte) error
 	Loop(ctx context.Context, clips ...[]byte) error
+	// Speech analysis (R9): a leg analyser fed with the audio received,
+	// and a conversation ticked every 20 ms on this leg.
+	Analyse(leg *analysis.LegAnalyser)
+	Converse(conv *analysis.Conversation)
+	SpeechEvents() <-chan analysis.Event
+	SetHold(on bool)
+	LegSummary() (analysis.LegSummary, bool)
+	ConversationSummary() (analysis.ConversationSummary, bool)
 	Digits() <-chan byte
 	Inactive() <-chan struct{}
 	Close() error
@@ -80,6 +90,8 @@ type Options struct {
 	Agents       AgentDialer
 	Bridge       Bridger
 	QueueMetrics *metrics.QueueRecorder // may be nil
+	// SpeechMetrics receives the R9 measures; may be nil.
+	SpeechMetrics *metrics.SpeechRecorder
 	// ClosingPause is the silence between "anything else?" and the thanks
 	// in the closing; zero means the default of 1.5 s.
 	ClosingPause time.Duration

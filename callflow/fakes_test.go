@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotline-dev/hotline/analysis"
 	"github.com/hotline-dev/hotline/calllog"
 	"github.com/hotline-dev/hotline/prompts"
 	"github.com/hotline-dev/hotline/sip"
@@ -203,10 +204,16 @@ type fakeMedia struct {
 	inactive chan struct{}
 	// block makes Play wait for the context (a long prompt).
 	block bool
+	// speech analysis as the flow drives it
+	leg        *analysis.LegAnalyser
+	conv       *analysis.Conversation
+	convs      int // conversations attached over the call
+	speechEvts chan analysis.Event
+	held       bool
 }
 
 func newFakeMedia(cat *prompts.Catalogue) *fakeMedia {
-	return &fakeMedia{cat: cat, digits: make(chan byte, 8), inactive: make(chan struct{})}
+	return &fakeMedia{cat: cat, digits: make(chan byte, 8), inactive: make(chan struct{}), speechEvts: make(chan analysis.Event, 8)}
 }
 
 func (m *fakeMedia) LocalPort() int { return 10002 }
@@ -237,6 +244,33 @@ func (m *fakeMedia) Play(ctx context.Context, clips ...[]byte) error {
 func (m *fakeMedia) Loop(ctx context.Context, clips ...[]byte) error {
 	<-ctx.Done()
 	return context.Cause(ctx)
+}
+func (m *fakeMedia) Analyse(l *analysis.LegAnalyser) { m.mu.Lock(); m.leg = l; m.mu.Unlock() }
+func (m *fakeMedia) Converse(c *analysis.Conversation) {
+	m.mu.Lock()
+	m.conv = c
+	if c != nil {
+		m.convs++
+	}
+	m.mu.Unlock()
+}
+func (m *fakeMedia) SpeechEvents() <-chan analysis.Event { return m.speechEvts }
+func (m *fakeMedia) SetHold(on bool)                     { m.mu.Lock(); m.held = on; m.mu.Unlock() }
+func (m *fakeMedia) LegSummary() (analysis.LegSummary, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.leg == nil {
+		return analysis.LegSummary{}, false
+	}
+	return m.leg.Summary(), true
+}
+func (m *fakeMedia) ConversationSummary() (analysis.ConversationSummary, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.conv == nil {
+		return analysis.ConversationSummary{}, false
+	}
+	return m.conv.Summary(), true
 }
 func (m *fakeMedia) Digits() <-chan byte       { return m.digits }
 func (m *fakeMedia) Inactive() <-chan struct{} { return m.inactive }

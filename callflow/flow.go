@@ -36,6 +36,7 @@ type call struct {
 	answered    bool
 	// agentHungUpFirst: the agent left a bridged call before the caller.
 	agentHungUpFirst bool
+	speech           *speech // R9 measures, from the answer on
 	rec              calllog.Record
 }
 
@@ -167,6 +168,7 @@ func (c *call) answer() bool {
 		}
 	})
 	c.media.Start()
+	c.startSpeech()
 	return true
 }
 
@@ -215,6 +217,7 @@ func (c *call) talk() {
 		}
 	}
 	c.event("closing")
+	c.speech.closing()
 	if c.play(prompts.ClosingAnythingElse) != nil || c.sleep(c.e.opts.ClosingPause) != nil || c.play(prompts.ClosingThanks) != nil {
 		return
 	}
@@ -445,6 +448,10 @@ func (c *call) finish() {
 	}
 	c.event("hangup", "party", c.rec.HangupBy, "reason", c.rec.HangupReason)
 	c.log.Info("call ended", "hangup_by", c.rec.HangupBy, "reason", c.rec.HangupReason, "disposition", c.rec.Disposition)
+	if c.speech != nil {
+		c.speech.finish()
+		c.speech.record(&c.rec)
+	}
 	if c.media != nil {
 		if err := c.media.Close(); err != nil {
 			c.log.Warn("media close", "error", err)

@@ -263,9 +263,11 @@ func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID
 		return notServed, prompts.NoAgent, nil
 	}
 	connected := c.clock.Now()
+	c.speech.connectAgent(r.user, q.Name, r.media)
 	c.event("connected", "agent", r.user, "queue", q.Name)
 	c.log.Info("caller connected to agent", "agent", r.user, "queue", q.Name)
 	finish := func() {
+		c.speech.disconnectAgent(r.media)
 		stopBridge()
 		c.rec.TalkTime = c.clock.Now().Sub(connected)
 		c.e.opts.QueueMetrics.Talked(q.Name, c.rec.TalkTime)

@@ -3,10 +3,12 @@ package callflow
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hotline-dev/hotline/analysis"
 	"github.com/hotline-dev/hotline/calllog"
 	"github.com/hotline-dev/hotline/config"
 	"github.com/hotline-dev/hotline/prompts"
@@ -41,9 +43,23 @@ func (l *fakeAgentLeg) Release()              {}
 func (l *fakeAgentLeg) agentHangsUp()         { l.once.Do(func() { close(l.done) }) }
 
 type fakeDialer struct {
-	mu   sync.Mutex
-	legs map[string]*fakeAgentLeg
-	rung []string
+	mu       sync.Mutex
+	legs     map[string]*fakeAgentLeg
+	rung     []string
+	messages []string
+}
+
+func (d *fakeDialer) MessageAgent(_ context.Context, user, text string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.messages = append(d.messages, user+": "+text)
+	return nil
+}
+
+func (d *fakeDialer) messagesSoFar() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.messages)
 }
 
 func (d *fakeDialer) DialAgent(_ context.Context, a AgentCall) (AgentLeg, error) {
@@ -122,6 +138,12 @@ func TestQueueRingsNextAgentAfterThreeRingsAndCallerOutlastsAgent(t *testing.T) 
 	if st, _ := m.Agent("1001"); st.State != queue.NotReady || st.Reason != queue.ReasonRingNoAnswer {
 		t.Errorf("Alice is %s (%s), want not_ready (ring-no-answer)", st.State, st.Reason)
 	}
+	// R9: dead air on the bridged call alerts the agent's phone live.
+	h.media.speechEvts <- analysis.DeadAirStarted
+	h.eventually("dead-air MESSAGE to Bob", func() bool {
+		m := dialer.messagesSoFar()
+		return len(m) == 1 && strings.HasPrefix(m[0], "1002: ")
+	})
 	h.clk.advance(5 * time.Second)
 	bob.agentHangsUp()
 	h.eventually("closing pause", func() bool {
@@ -144,6 +166,12 @@ func TestQueueRingsNextAgentAfterThreeRingsAndCallerOutlastsAgent(t *testing.T) 
 	}
 	if rec.TalkTime != 5*time.Second || rec.QueueResult != "answered" || rec.QueuePosition != 1 {
 		t.Fatalf("talk %v result %q position %d", rec.TalkTime, rec.QueueResult, rec.QueuePosition)
+	}
+	if rec.Speech == nil || rec.Speech.Agent == nil {
+		t.Errorf("record has no speech measures for both parties: %+v", rec.Speech)
+	}
+	if !slices.Contains(h.journal.eventTypes(), "dead_air") {
+		t.Error("no dead_air event in the journal")
 	}
 	if st, _ := m.Agent("1002"); st.State != queue.WrapUp {
 		t.Errorf("Bob is %s after the call, want wrap_up", st.State)

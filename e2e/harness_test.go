@@ -430,3 +430,8 @@ func parseSippLog(t *testing.T, raw string) []sipMsg {
 	flush()
 	return msgs
 }
+
+// execHotline runs the built hotline binary with args.
+func execHotline(args ...string) ([]byte, error) {
+	return exec.Command(hotlineBin, args...).Output()
+}

@@ -41,6 +41,17 @@ func (d agentDialer) DialAgent(ctx context.Context, a callflow.AgentCall) (callf
 	return leg, nil
 }
 
+// MessageAgent sends a text to the agent's registered phone (SIP MESSAGE,
+// RFC 3428): live alerts such as dead air (R9).
+func (d agentDialer) MessageAgent(ctx context.Context, user, text string) error {
+	bindings := d.reg.Bindings(user)
+	if len(bindings) == 0 {
+		return fmt.Errorf("agent %s: %w", user, sip.ErrNoBinding)
+	}
+	b := bindings[0]
+	return d.srv.SendMessage(ctx, sip.Message{Target: b.Target, User: user, Transport: b.Transport, Text: text})
+}
+
 // agentJSON is one agent in the HTTP API and `hotline agents --json`.
 type agentJSON struct {
 	User       string   `json:"user"`

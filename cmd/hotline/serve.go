@@ -189,7 +189,8 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	})
 	opts := callflow.Options{
 		Config: cfg, Prompts: cat, Journal: store, Metrics: rec, Logger: log, QueueMetrics: queueMetrics,
-		NewMedia: func(callID string) (callflow.Media, error) { return mediaEngine.NewSession(callID) },
+		SpeechMetrics: metrics.NewSpeechRecorder(reg, manager.Queues()),
+		NewMedia:      func(callID string) (callflow.Media, error) { return mediaEngine.NewSession(callID) },
 	}
 	if registrar != nil {
 		opts.Queues = manager
