@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers the test suite drives: sipp (Debian's sip-tester)
 # as the caller, baresip (baresip-core) as the agents' softphones,
-# espeak-ng for the prompt renderer's tests. Idempotent; does nothing when
+# espeak-ng for the prompt renderer's tests, promtool (prometheus) for the
+# metrics, recording rules and alert tests. Idempotent; does nothing when
 # everything is present.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || need+=(baresip-core)
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "installing: ${need[*]}"
