@@ -13,9 +13,6 @@ type Speech struct {
 	// (= Mandarin characters) per minute; outside is an event.
 	PaceMin int `yaml:"pace_min"`
 	PaceMax int `yaml:"pace_max"`
-	// DeadAirPrompt also plays a gentle prompt to the caller on a
-	// dead-air alert (off by default).
-	DeadAirPrompt bool `yaml:"dead_air_prompt"`
 }
 
 // validateSpeech checks the speech settings.

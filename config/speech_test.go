@@ -16,8 +16,8 @@ func TestSpeechSettings(t *testing.T) {
 	if c.Speech.DeadAirAlert != 5*time.Second || c.Speech.PaceMin != 90 || c.Speech.PaceMax != 160 {
 		t.Fatalf("speech %+v", c.Speech)
 	}
-	_, err = config.Parse("bad.yaml", []byte("speech:\n  dead_air_alert: 0s\n  pace_min: 170\n  dead_air_prompt: maybe\n"))
-	for _, want := range []string{"bad.yaml:2: speech.dead_air_alert: must be positive", "speech.pace_max: pace_max 160 must be above pace_min 170", "bad.yaml:4: speech.dead_air_prompt:"} {
+	_, err = config.Parse("bad.yaml", []byte("speech:\n  dead_air_alert: 0s\n  pace_min: 170\n  loudness: 3\n"))
+	for _, want := range []string{"bad.yaml:2: speech.dead_air_alert: must be positive", "speech.pace_max: pace_max 160 must be above pace_min 170", "bad.yaml:4: speech.loudness: unknown key"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q in:\n%v", want, err)
 		}
