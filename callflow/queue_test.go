@@ -82,6 +82,7 @@ func TestQueueRingsNextAgentAfterThreeRingsAndCallerOutlastsAgent(t *testing.T) 
 	cfg := config.Default()
 	cfg.Agents = []config.Agent{{User: "1001", Password: "x"}, {User: "1002", Password: "y"}}
 	cfg.Queues[0].MaxNoAnswer = 1
+	cfg.Speech.DeadAirPrompt = true
 	h := &harness{t: t, clk: newFakeClock(shanghai9am), leg: newFakeLeg(), journal: &fakeJournal{}, done: make(chan struct{})}
 	h.media = newFakeMedia(catalogue(t))
 	m, err := queue.New(queue.Config{
@@ -143,6 +144,9 @@ func TestQueueRingsNextAgentAfterThreeRingsAndCallerOutlastsAgent(t *testing.T) 
 	h.eventually("dead-air MESSAGE to Bob", func() bool {
 		m := dialer.messagesSoFar()
 		return len(m) == 1 && strings.HasPrefix(m[0], "1002: ")
+	})
+	h.eventually("the caller reassured over the silence", func() bool {
+		return slices.Contains(h.media.playedIDs(), prompts.QueueReassurance)
 	})
 	h.clk.advance(5 * time.Second)
 	bob.agentHangsUp()

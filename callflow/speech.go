@@ -10,6 +10,7 @@ import (
 	"github.com/hotline-dev/hotline/analysis"
 	"github.com/hotline-dev/hotline/calllog"
 	"github.com/hotline-dev/hotline/metrics"
+	"github.com/hotline-dev/hotline/prompts"
 )
 
 // speech follows one call's R9 measures: the caller's leg from the
@@ -66,6 +67,13 @@ func (s *speech) handle(ev analysis.Event) {
 		}
 		c.e.opts.SpeechMetrics.DeadAirAlert(queue)
 		c.log.Info("dead air on a bridged call; alerting the agent", "agent", agent)
+		if c.cfg.Speech.DeadAirPrompt {
+			// The caller hears a reassurance over the silent line; a Play
+			// takes the bridged leg's slots, the relay resumes after it.
+			if a := c.e.opts.Prompts.Get(prompts.QueueReassurance); a != nil {
+				go func() { _ = c.media.Play(c.ctx, a.Payload(uint8(c.payloadType.Load()))) }()
+			}
+		}
 		if d, ok := c.e.opts.Agents.(AgentMessenger); ok {
 			text := fmt.Sprintf("通话已静音超过%d秒,请回应客户 (dead air over %d s: please speak to the caller)",
 				int(c.cfg.Speech.DeadAirAlert.Seconds()), int(c.cfg.Speech.DeadAirAlert.Seconds()))

@@ -422,9 +422,10 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			"token": d.str(&c.API.Token),
 		}),
 		"speech": d.section(map[string]handler{
-			"dead_air_alert": d.duration(&c.Speech.DeadAirAlert),
-			"pace_min":       d.integer(&c.Speech.PaceMin),
-			"pace_max":       d.integer(&c.Speech.PaceMax),
+			"dead_air_alert":  d.duration(&c.Speech.DeadAirAlert),
+			"pace_min":        d.integer(&c.Speech.PaceMin),
+			"pace_max":        d.integer(&c.Speech.PaceMax),
+			"dead_air_prompt": d.boolean(&c.Speech.DeadAirPrompt),
 		}),
 	})
 	if c.Prompts == nil {

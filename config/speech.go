@@ -13,6 +13,10 @@ type Speech struct {
 	// (= Mandarin characters) per minute; outside is an event.
 	PaceMin int `yaml:"pace_min"`
 	PaceMax int `yaml:"pace_max"`
+	// DeadAirPrompt also plays a gentle reassurance to the caller when a
+	// dead-air alert is raised on a bridged call (off by default: the
+	// agent is alerted first).
+	DeadAirPrompt bool `yaml:"dead_air_prompt"`
 }
 
 // validateSpeech checks the speech settings.
