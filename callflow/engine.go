@@ -49,6 +49,9 @@ type Media interface {
 	Converse(conv *analysis.Conversation)
 	SpeechEvents() <-chan analysis.Event
 	SetHold(on bool)
+	// AllowQuiet suspends the RTP inactivity check while a phone on hold
+	// may send nothing.
+	AllowQuiet(on bool)
 	LegSummary() (analysis.LegSummary, bool)
 	ConversationSummary() (analysis.ConversationSummary, bool)
 	Digits() <-chan byte

@@ -19,6 +19,9 @@ import (
 type AgentLeg interface {
 	WaitAnswer(ctx context.Context, onProgress func(status int)) error
 	Negotiated() sip.Offer
+	// OnMediaChange sees every re-offer from the agent's phone (hold,
+	// resume, a new address).
+	OnMediaChange(func(sip.Offer))
 	Hangup(ctx context.Context) error
 	Done() <-chan struct{}
 	Release()
@@ -272,20 +275,62 @@ func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID
 		c.rec.TalkTime = c.clock.Now().Sub(connected)
 		c.e.opts.QueueMetrics.Talked(q.Name, c.rec.TalkTime)
 	}
-	select {
-	case <-c.ctx.Done():
-		finish()
-		r.drop(c)
-		c.event("complete_caller", "agent", r.user, "talk_ms", strconv.FormatInt(c.rec.TalkTime.Milliseconds(), 10))
-		return notServed, "", context.Cause(c.ctx)
-	case <-r.leg.Done():
-		finish()
-		r.leg.Release()
-		r.media.Close()
-	case <-r.media.Inactive():
-		finish()
-		r.drop(c)
-		c.log.Warn("agent's RTP stopped; ending the agent leg", "agent", r.user)
+	holds := make(chan bool, 4)
+	r.leg.OnMediaChange(func(o sip.Offer) {
+		if !o.Remote.Addr().IsUnspecified() {
+			if err := r.media.Configure(o.Remote, o.PayloadType, o.DTMFPayloadType); err != nil {
+				c.log.Warn("agent media re-configure failed", "error", err)
+			}
+		}
+		select {
+		case holds <- o.OnHold():
+		default:
+		}
+	})
+	var hold *holdState
+	defer func() {
+		if hold != nil {
+			c.endHold(q, r, hold)
+		}
+	}()
+	for {
+		var inactive <-chan struct{}
+		if hold == nil {
+			inactive = r.media.Inactive() // a held phone may send nothing
+		}
+		select {
+		case <-c.ctx.Done():
+			if hold != nil {
+				c.endHold(q, r, hold)
+				hold = nil
+			}
+			finish()
+			r.drop(c)
+			c.event("complete_caller", "agent", r.user, "talk_ms", strconv.FormatInt(c.rec.TalkTime.Milliseconds(), 10))
+			return notServed, "", context.Cause(c.ctx)
+		case on := <-holds:
+			switch {
+			case on && hold == nil:
+				hold = c.startHold(q, r)
+			case !on && hold != nil:
+				c.endHold(q, r, hold)
+				hold = nil
+			}
+			continue
+		case <-r.leg.Done():
+			if hold != nil {
+				c.endHold(q, r, hold)
+				hold = nil
+			}
+			finish()
+			r.leg.Release()
+			r.media.Close()
+		case <-inactive:
+			finish()
+			r.drop(c)
+			c.log.Warn("agent's RTP stopped; ending the agent leg", "agent", r.user)
+		}
+		break
 	}
 	// R7: the agent hung up first; the caller is not hung up on.
 	c.agentHungUpFirst = true
@@ -396,21 +441,7 @@ func (a *queueAudio) run(ctx context.Context, entry *queue.Entry, q config.Queue
 		if !nextAnnounce.IsZero() && nextAnnounce.Before(due) {
 			due = nextAnnounce
 		}
-		mctx, stopMusic := context.WithCancel(ctx)
-		musicDone := make(chan struct{})
-		go func() {
-			defer close(musicDone)
-			_ = c.media.Loop(mctx, music.Payload(uint8(c.payloadType.Load())))
-		}()
-		t := c.clock.NewTimer(due.Sub(c.clock.Now()))
-		select {
-		case <-t.C():
-		case <-ctx.Done():
-		}
-		t.Stop()
-		stopMusic()
-		<-musicDone
-		if ctx.Err() != nil {
+		if !c.musicUntil(ctx, due, music) {
 			return
 		}
 		now := c.clock.Now()
@@ -428,4 +459,24 @@ func (a *queueAudio) run(ctx context.Context, entry *queue.Entry, q config.Queue
 			nextReassure = c.clock.Now().Add(q.ReassuranceInterval)
 		}
 	}
+}
+
+// musicUntil loops the hold music to the caller until due (on the flow's
+// clock) or ctx; it reports whether the call goes on.
+func (c *call) musicUntil(ctx context.Context, due time.Time, music *prompts.Audio) bool {
+	mctx, stopMusic := context.WithCancel(ctx)
+	musicDone := make(chan struct{})
+	go func() {
+		defer close(musicDone)
+		_ = c.media.Loop(mctx, music.Payload(uint8(c.payloadType.Load())))
+	}()
+	t := c.clock.NewTimer(due.Sub(c.clock.Now()))
+	select {
+	case <-t.C():
+	case <-ctx.Done():
+	}
+	t.Stop()
+	stopMusic()
+	<-musicDone
+	return ctx.Err() == nil
 }

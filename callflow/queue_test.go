@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -18,10 +19,27 @@ import (
 
 // fakeAgentLeg is an agent's phone: it answers when the test says so.
 type fakeAgentLeg struct {
-	answer chan struct{}
-	done   chan struct{}
-	once   sync.Once
-	hungUp bool
+	answer  chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	hungUp  bool
+	mu      sync.Mutex
+	onMedia func(sip.Offer)
+}
+
+func (l *fakeAgentLeg) OnMediaChange(f func(sip.Offer)) { l.mu.Lock(); l.onMedia = f; l.mu.Unlock() }
+
+// reoffer is the agent's phone sending a re-INVITE: hold (sendonly) or
+// resume (sendrecv).
+func (l *fakeAgentLeg) reoffer(hold bool) {
+	l.mu.Lock()
+	f := l.onMedia
+	l.mu.Unlock()
+	dir := sip.SendRecv
+	if hold {
+		dir = sip.SendOnly
+	}
+	f(sip.Offer{Remote: netip.MustParseAddrPort("127.0.0.1:40002"), Direction: dir})
 }
 
 func (l *fakeAgentLeg) WaitAnswer(ctx context.Context, _ func(int)) error {
@@ -179,5 +197,87 @@ func TestQueueRingsNextAgentAfterThreeRingsAndCallerOutlastsAgent(t *testing.T) 
 	}
 	if st, _ := m.Agent("1002"); st.State != queue.WrapUp {
 		t.Errorf("Bob is %s after the call, want wrap_up", st.State)
+	}
+}
+
+// R3: the agent holds the caller from the phone. The caller hears the
+// hold prompt with the promise, then music and reassurance; past the
+// promise an apology while the agent's phone gets a MESSAGE; on resume
+// the music stops and the record counts the hold.
+func TestAgentHoldKeepsTheCallerInformedAndAlertsPastThePromise(t *testing.T) {
+	cfg := config.Default()
+	cfg.Agents = []config.Agent{{User: "1002", Password: "y"}}
+	cfg.Queues[0].HoldPromise = time.Minute
+	cfg.Queues[0].ReassuranceInterval = 20 * time.Second
+	h := &harness{t: t, clk: newFakeClock(shanghai9am), leg: newFakeLeg(), journal: &fakeJournal{}, done: make(chan struct{})}
+	h.media = newFakeMedia(catalogue(t))
+	m, err := queue.New(queue.Config{Queues: []queue.QueueConfig{{Name: "support"}},
+		Agents: []queue.AgentConfig{{User: "1002", Queues: []string{"support"}}}}, h.clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Login("1002")
+	bob := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}
+	close(bob.answer)
+	dialer := &fakeDialer{legs: map[string]*fakeAgentLeg{"1002": bob}}
+	bridged := make(chan struct{}, 1)
+	eng, err := New(Options{Config: cfg, Prompts: catalogue(t), Journal: h.journal, Clock: h.clk, Queues: m, Agents: dialer,
+		NewMedia: func(id string) (Media, error) {
+			if id == "h-1" {
+				return h.media, nil
+			}
+			return newFakeMedia(catalogue(t)), nil
+		},
+		Bridge: func(a, b Media) (func(), error) { bridged <- struct{}{}; return func() {}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := CallInfo{ID: "h-1", Caller: "13800138000", Arrived: h.clk.Now(), Offer: sip.Offer{Direction: sip.SendRecv}}
+	go func() { eng.Run(info, h.leg); close(h.done) }()
+	h.clk.waitTimer(t)
+	h.clk.advance(time.Second)
+	select {
+	case <-bridged:
+	case <-time.After(3 * time.Second):
+		t.Fatalf("never bridged: %v", h.journal.eventTypes())
+	}
+
+	h.eventually("the flow listens to the agent's re-offers", func() bool {
+		bob.mu.Lock()
+		defer bob.mu.Unlock()
+		return bob.onMedia != nil
+	})
+	bob.reoffer(true)
+	h.eventually("hold promise", func() bool {
+		p := h.media.playedIDs()
+		return slices.Contains(p, prompts.HoldPre) && slices.Contains(p, prompts.HoldOneMinute) && h.clk.pending() > 0
+	})
+	if !h.media.held {
+		t.Error("the caller's conversation is not marked on hold (hold is not dead air)")
+	}
+	h.clk.advance(20 * time.Second) // reassurance
+	h.eventually("reassurance during hold", func() bool {
+		return slices.Contains(h.media.playedIDs(), prompts.QueueReassurance) && h.clk.pending() > 0
+	})
+	h.clk.advance(40 * time.Second) // the minute is up
+	h.eventually("apology past the promise", func() bool { return slices.Contains(h.media.playedIDs(), prompts.HoldApology) })
+	h.eventually("MESSAGE to the agent", func() bool {
+		for _, msg := range dialer.messagesSoFar() {
+			if strings.HasPrefix(msg, "1002: ") && strings.Contains(msg, "promise") {
+				return true
+			}
+		}
+		return false
+	})
+	h.clk.advance(5 * time.Second)
+	bob.reoffer(false)
+	h.eventually("unhold", func() bool { return slices.Contains(h.journal.eventTypes(), "unhold") })
+	if h.media.held {
+		t.Error("still marked on hold after the resume")
+	}
+	h.leg.callerHangsUp()
+	rec := h.finished()
+	if rec.HoldCount != 1 || rec.HoldsOverPromise != 1 || rec.HoldTotal != 65*time.Second || rec.LongestHold != 65*time.Second {
+		t.Fatalf("record holds %d over %d total %v longest %v, want 1, 1, 65s, 65s", rec.HoldCount, rec.HoldsOverPromise, rec.HoldTotal, rec.LongestHold)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/hotline-dev/hotline/analysis"
 	"github.com/hotline-dev/hotline/calllog"
@@ -74,19 +73,8 @@ func (s *speech) handle(ev analysis.Event) {
 				go func() { _ = c.media.Play(c.ctx, a.Payload(uint8(c.payloadType.Load()))) }()
 			}
 		}
-		if d, ok := c.e.opts.Agents.(AgentMessenger); ok {
-			text := fmt.Sprintf("通话已静音超过%d秒,请回应客户 (dead air over %d s: please speak to the caller)",
-				int(c.cfg.Speech.DeadAirAlert.Seconds()), int(c.cfg.Speech.DeadAirAlert.Seconds()))
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				if err := d.MessageAgent(ctx, agent, text); err != nil {
-					c.log.Warn("dead-air MESSAGE to the agent failed", "agent", agent, "error", err)
-					return
-				}
-				c.log.Info("dead-air MESSAGE delivered to the agent's phone", "agent", agent)
-			}()
-		}
+		c.alertAgent(agent, "dead_air", fmt.Sprintf("通话已静音超过%d秒,请回应客户 (dead air over %d s: please speak to the caller)",
+			int(c.cfg.Speech.DeadAirAlert.Seconds()), int(c.cfg.Speech.DeadAirAlert.Seconds())))
 	case analysis.DeadAirEnded:
 		c.event("dead_air_end", "agent", agent)
 	}

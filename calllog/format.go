@@ -140,31 +140,35 @@ func callerUser(s string) string {
 
 // jsonRecord is the JSON shape of a Record for `hotline calls --json`.
 type jsonRecord struct {
-	CallID        string        `json:"call_id"`
-	Caller        string        `json:"caller"`
-	Called        string        `json:"called"`
-	Arrival       time.Time     `json:"arrival"`
-	Answer        *time.Time    `json:"answer"` // null when never answered
-	End           time.Time     `json:"end"`
-	AnswerDelayMS int64         `json:"answer_delay_ms"`
-	AnswerRings   int           `json:"answer_rings"`
-	Greeting      string        `json:"greeting"`
-	Digits        string        `json:"digits"`
-	Prompts       []string      `json:"prompts"`
-	HangupBy      string        `json:"hangup_by"`
-	HangupReason  string        `json:"hangup_reason"`
-	Disposition   string        `json:"disposition"`
-	SIPStatus     int           `json:"sip_status"`
-	Queue         string        `json:"queue"`
-	QueuePosition int           `json:"queue_position"`
-	QueueWaitMS   int64         `json:"queue_wait_ms"`
-	QueueResult   string        `json:"queue_result"`
-	RingAttempts  []RingAttempt `json:"ring_attempts"`
-	Agent         string        `json:"agent"`
-	TalkMS        int64         `json:"talk_ms"`
-	WrapUpMS      int64         `json:"wrap_up_ms"`
-	Speech        *Speech       `json:"speech"`
-	EndedBy       string        `json:"ended_by"`
+	CallID           string        `json:"call_id"`
+	Caller           string        `json:"caller"`
+	Called           string        `json:"called"`
+	Arrival          time.Time     `json:"arrival"`
+	Answer           *time.Time    `json:"answer"` // null when never answered
+	End              time.Time     `json:"end"`
+	AnswerDelayMS    int64         `json:"answer_delay_ms"`
+	AnswerRings      int           `json:"answer_rings"`
+	Greeting         string        `json:"greeting"`
+	Digits           string        `json:"digits"`
+	Prompts          []string      `json:"prompts"`
+	HangupBy         string        `json:"hangup_by"`
+	HangupReason     string        `json:"hangup_reason"`
+	Disposition      string        `json:"disposition"`
+	SIPStatus        int           `json:"sip_status"`
+	Queue            string        `json:"queue"`
+	QueuePosition    int           `json:"queue_position"`
+	QueueWaitMS      int64         `json:"queue_wait_ms"`
+	QueueResult      string        `json:"queue_result"`
+	RingAttempts     []RingAttempt `json:"ring_attempts"`
+	Agent            string        `json:"agent"`
+	TalkMS           int64         `json:"talk_ms"`
+	WrapUpMS         int64         `json:"wrap_up_ms"`
+	Speech           *Speech       `json:"speech"`
+	HoldCount        int           `json:"hold_count"`
+	HoldMS           int64         `json:"hold_ms"`
+	LongestHoldMS    int64         `json:"longest_hold_ms"`
+	HoldsOverPromise int           `json:"holds_over_promise"`
+	EndedBy          string        `json:"ended_by"`
 }
 
 // WriteJSON prints records as a JSON array with snake_case keys (call_id,
@@ -178,30 +182,34 @@ func WriteJSON(w io.Writer, recs []Record) error {
 	for i := range recs {
 		r := &recs[i]
 		j := jsonRecord{
-			CallID:        r.CallID,
-			Caller:        r.Caller,
-			Called:        r.Called,
-			Arrival:       r.Arrival.UTC(),
-			End:           r.End.UTC(),
-			AnswerDelayMS: r.AnswerDelay.Milliseconds(),
-			AnswerRings:   r.AnswerRings,
-			Greeting:      r.Greeting,
-			Digits:        r.Digits,
-			Prompts:       r.Prompts,
-			HangupBy:      r.HangupBy,
-			HangupReason:  r.HangupReason,
-			Disposition:   r.Disposition,
-			SIPStatus:     r.SIPStatus,
-			Queue:         r.Queue,
-			QueuePosition: r.QueuePosition,
-			QueueWaitMS:   r.QueueWait.Milliseconds(),
-			QueueResult:   r.QueueResult,
-			RingAttempts:  r.RingAttempts,
-			Agent:         r.Agent,
-			TalkMS:        r.TalkTime.Milliseconds(),
-			WrapUpMS:      r.WrapUp.Milliseconds(),
-			Speech:        r.Speech,
-			EndedBy:       r.EndedBy,
+			CallID:           r.CallID,
+			Caller:           r.Caller,
+			Called:           r.Called,
+			Arrival:          r.Arrival.UTC(),
+			End:              r.End.UTC(),
+			AnswerDelayMS:    r.AnswerDelay.Milliseconds(),
+			AnswerRings:      r.AnswerRings,
+			Greeting:         r.Greeting,
+			Digits:           r.Digits,
+			Prompts:          r.Prompts,
+			HangupBy:         r.HangupBy,
+			HangupReason:     r.HangupReason,
+			Disposition:      r.Disposition,
+			SIPStatus:        r.SIPStatus,
+			Queue:            r.Queue,
+			QueuePosition:    r.QueuePosition,
+			QueueWaitMS:      r.QueueWait.Milliseconds(),
+			QueueResult:      r.QueueResult,
+			RingAttempts:     r.RingAttempts,
+			Agent:            r.Agent,
+			TalkMS:           r.TalkTime.Milliseconds(),
+			WrapUpMS:         r.WrapUp.Milliseconds(),
+			Speech:           r.Speech,
+			HoldCount:        r.HoldCount,
+			HoldMS:           r.HoldTotal.Milliseconds(),
+			LongestHoldMS:    r.LongestHold.Milliseconds(),
+			HoldsOverPromise: r.HoldsOverPromise,
+			EndedBy:          r.EndedBy,
 		}
 		if j.RingAttempts == nil {
 			j.RingAttempts = []RingAttempt{}

@@ -71,6 +71,13 @@ type Record struct {
 	// and the agent were connected.
 	Agent    string
 	TalkTime time.Duration
+	// HoldCount, HoldTotal and LongestHold describe the agent's holds of
+	// the caller; HoldsOverPromise how many passed their promised time
+	// (R3).
+	HoldCount        int
+	HoldTotal        time.Duration
+	LongestHold      time.Duration
+	HoldsOverPromise int
 	// Speech holds the call's speech measures (R9); nil when the call
 	// was not analysed.
 	Speech *Speech

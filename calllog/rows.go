@@ -50,22 +50,24 @@ func decodeData(s sql.NullString) map[string]string {
 
 // recordRow is a Record encoded for the database.
 type recordRow struct {
-	callID, caller, called    string
-	arrivalMs                 int64
-	answerMs                  sql.NullInt64
-	endMs                     int64
-	answerDelayMs             int64
-	answerRings               int64
-	greeting, digits, prompts string
-	hangupBy, hangupReason    string
-	disposition               string
-	sipStatus                 int64
-	queue, queueResult, agent string
-	queuePosition             int64
-	queueWaitMs, talkMs       int64
-	wrapUpMs                  int64
-	speech                    string
-	ringAttempts, endedBy     string
+	callID, caller, called     string
+	arrivalMs                  int64
+	answerMs                   sql.NullInt64
+	endMs                      int64
+	answerDelayMs              int64
+	answerRings                int64
+	greeting, digits, prompts  string
+	hangupBy, hangupReason     string
+	disposition                string
+	sipStatus                  int64
+	queue, queueResult, agent  string
+	queuePosition              int64
+	queueWaitMs, talkMs        int64
+	wrapUpMs                   int64
+	speech                     string
+	holdCount, holdMs          int64
+	longestHoldMs, overPromise int64
+	ringAttempts, endedBy      string
 }
 
 func newRecordRow(rec Record) (recordRow, error) {
@@ -116,6 +118,10 @@ func newRecordRow(rec Record) (recordRow, error) {
 		endedBy:       rec.EndedBy,
 		wrapUpMs:      rec.WrapUp.Milliseconds(),
 		speech:        string(sj),
+		holdCount:     int64(rec.HoldCount),
+		holdMs:        rec.HoldTotal.Milliseconds(),
+		longestHoldMs: rec.LongestHold.Milliseconds(),
+		overPromise:   int64(rec.HoldsOverPromise),
 	}
 	if !rec.Answer.IsZero() {
 		row.answerMs = sql.NullInt64{Int64: rec.Answer.UnixMilli(), Valid: true}
@@ -128,7 +134,8 @@ func (r *recordRow) args() []any {
 	return []any{r.callID, r.caller, r.called, r.arrivalMs, r.answerMs, r.endMs,
 		r.answerDelayMs, r.answerRings, r.greeting, r.digits, r.prompts, r.hangupBy,
 		r.hangupReason, r.disposition, r.sipStatus, r.queue, r.queuePosition, r.queueWaitMs,
-		r.queueResult, r.agent, r.ringAttempts, r.talkMs, r.endedBy, r.wrapUpMs, r.speech}
+		r.queueResult, r.agent, r.ringAttempts, r.talkMs, r.endedBy, r.wrapUpMs, r.speech,
+		r.holdCount, r.holdMs, r.longestHoldMs, r.overPromise}
 }
 
 // scanner is the part of *sql.Row and *sql.Rows that scanRecord needs.
@@ -142,31 +149,36 @@ func scanRecord(sc scanner) (Record, error) {
 	if err := sc.Scan(&r.callID, &r.caller, &r.called, &r.arrivalMs, &r.answerMs, &r.endMs,
 		&r.answerDelayMs, &r.answerRings, &r.greeting, &r.digits, &r.prompts, &r.hangupBy,
 		&r.hangupReason, &r.disposition, &r.sipStatus, &r.queue, &r.queuePosition, &r.queueWaitMs,
-		&r.queueResult, &r.agent, &r.ringAttempts, &r.talkMs, &r.endedBy, &r.wrapUpMs, &r.speech); err != nil {
+		&r.queueResult, &r.agent, &r.ringAttempts, &r.talkMs, &r.endedBy, &r.wrapUpMs, &r.speech,
+		&r.holdCount, &r.holdMs, &r.longestHoldMs, &r.overPromise); err != nil {
 		return Record{}, err
 	}
 	rec := Record{
-		CallID:        r.callID,
-		Caller:        r.caller,
-		Called:        r.called,
-		Arrival:       fromMillis(r.arrivalMs),
-		End:           fromMillis(r.endMs),
-		AnswerDelay:   time.Duration(r.answerDelayMs) * time.Millisecond,
-		AnswerRings:   int(r.answerRings),
-		Greeting:      r.greeting,
-		Digits:        r.digits,
-		HangupBy:      r.hangupBy,
-		HangupReason:  r.hangupReason,
-		Disposition:   r.disposition,
-		SIPStatus:     int(r.sipStatus),
-		Queue:         r.queue,
-		QueuePosition: int(r.queuePosition),
-		QueueWait:     time.Duration(r.queueWaitMs) * time.Millisecond,
-		QueueResult:   r.queueResult,
-		Agent:         r.agent,
-		TalkTime:      time.Duration(r.talkMs) * time.Millisecond,
-		EndedBy:       r.endedBy,
-		WrapUp:        time.Duration(r.wrapUpMs) * time.Millisecond,
+		CallID:           r.callID,
+		Caller:           r.caller,
+		Called:           r.called,
+		Arrival:          fromMillis(r.arrivalMs),
+		End:              fromMillis(r.endMs),
+		AnswerDelay:      time.Duration(r.answerDelayMs) * time.Millisecond,
+		AnswerRings:      int(r.answerRings),
+		Greeting:         r.greeting,
+		Digits:           r.digits,
+		HangupBy:         r.hangupBy,
+		HangupReason:     r.hangupReason,
+		Disposition:      r.disposition,
+		SIPStatus:        int(r.sipStatus),
+		Queue:            r.queue,
+		QueuePosition:    int(r.queuePosition),
+		QueueWait:        time.Duration(r.queueWaitMs) * time.Millisecond,
+		QueueResult:      r.queueResult,
+		Agent:            r.agent,
+		TalkTime:         time.Duration(r.talkMs) * time.Millisecond,
+		EndedBy:          r.endedBy,
+		WrapUp:           time.Duration(r.wrapUpMs) * time.Millisecond,
+		HoldCount:        int(r.holdCount),
+		HoldTotal:        time.Duration(r.holdMs) * time.Millisecond,
+		LongestHold:      time.Duration(r.longestHoldMs) * time.Millisecond,
+		HoldsOverPromise: int(r.overPromise),
 	}
 	if r.speech != "" && r.speech != "{}" {
 		rec.Speech = new(Speech)

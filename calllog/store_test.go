@@ -86,6 +86,7 @@ func TestRecordRoundTripKeepsEveryFieldToTheMillisecond(t *testing.T) {
 			r.RingAttempts = []RingAttempt{{Agent: "1001", RingMS: 15000, Result: "no_answer"}, {Agent: "1002", RingMS: 2300, Result: "answered"}}
 			r.Agent, r.TalkTime, r.WrapUp = "1002", 95*time.Second+5*time.Millisecond, 10*time.Second
 			r.HangupBy, r.EndedBy = HangupAgent, HangupCaller
+			r.HoldCount, r.HoldTotal, r.LongestHold, r.HoldsOverPromise = 2, 95*time.Second, 70*time.Second, 1
 			r.Speech = &Speech{Caller: PartySpeech{TalkMS: 30000, SilenceMS: 65000, Segments: 12, Syllables: 61, PaceSPM: 122},
 				Agent: &PartySpeech{TalkMS: 40000, Segments: 15, Syllables: 90, PaceSPM: 135}, OvertalkMS: 1200,
 				DeadAirMS: 9000, LongestDeadAirMS: 8400, DeadAirEvents: 1, TalkRatio: 0.57}

@@ -94,6 +94,12 @@ type Queue struct {
 	OnMaxWait        string        `yaml:"on_max_wait"`  // OnMaxWaitClose
 	OnNoAgents       string        `yaml:"on_no_agents"` // OnNoAgentsClose or OnNoAgentsWait
 	Whisper          bool          `yaml:"whisper"`      // play the queue name to the agent before connecting
+	// HoldPromise is the time an agent's hold promises the caller
+	// (请您稍等一分钟, R3). Once a hold passes it, the caller hears an
+	// apology and the agent's phone gets a MESSAGE, again every
+	// HoldAlertInterval.
+	HoldPromise       time.Duration `yaml:"hold_promise"`
+	HoldAlertInterval time.Duration `yaml:"hold_alert_interval"`
 }
 
 // Queue strategies: which ready agent is offered a caller.
@@ -151,6 +157,8 @@ func NewQueue(name string) Queue {
 		MaxWait:             DefaultQueueMaxWait,
 		OnMaxWait:           DefaultQueueOnMaxWait,
 		OnNoAgents:          DefaultQueueOnNoAgents,
+		HoldPromise:         time.Minute,
+		HoldAlertInterval:   30 * time.Second,
 	}
 }
 

@@ -64,6 +64,8 @@ func TestDefaultHasTheDocumentedValues(t *testing.T) {
 			MaxWait:             10 * time.Minute,
 			OnMaxWait:           config.OnMaxWaitClose,
 			OnNoAgents:          config.OnNoAgentsClose,
+			HoldPromise:         time.Minute,
+			HoldAlertInterval:   30 * time.Second,
 			Whisper:             false,
 		}},
 		Routing: config.Routing{DefaultQueue: "support"},

@@ -558,6 +558,8 @@ func (d *decoder) queues(path string, line int, v *yaml.Node, c *Config) {
 			"on_max_wait":          d.str(&q.OnMaxWait),
 			"on_no_agents":         d.str(&q.OnNoAgents),
 			"whisper":              d.boolean(&q.Whisper),
+			"hold_promise":         d.duration(&q.HoldPromise),
+			"hold_alert_interval":  d.duration(&q.HoldAlertInterval),
 		})
 	})
 	if ok {

@@ -88,6 +88,8 @@ func (d *decoder) validateQueues(c *Config) queueNames {
 			{"reassurance_interval", q.ReassuranceInterval, true},
 			{"announce_interval", q.AnnounceInterval, false},
 			{"max_wait", q.MaxWait, true},
+			{"hold_promise", q.HoldPromise, true},
+			{"hold_alert_interval", q.HoldAlertInterval, true},
 		} {
 			d.timer(p+"."+t.key, t.v, t.positive)
 		}

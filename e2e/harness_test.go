@@ -228,10 +228,13 @@ type record struct {
 		RingMS int64  `json:"ring_ms"`
 		Result string `json:"result"`
 	} `json:"ring_attempts"`
-	Agent    string `json:"agent"`
-	TalkMS   int64  `json:"talk_ms"`
-	WrapUpMS int64  `json:"wrap_up_ms"`
-	EndedBy  string `json:"ended_by"`
+	Agent            string `json:"agent"`
+	TalkMS           int64  `json:"talk_ms"`
+	WrapUpMS         int64  `json:"wrap_up_ms"`
+	HoldCount        int    `json:"hold_count"`
+	HoldMS           int64  `json:"hold_ms"`
+	HoldsOverPromise int    `json:"holds_over_promise"`
+	EndedBy          string `json:"ended_by"`
 }
 
 // calls runs `hotline calls --json` against the server's database, as an

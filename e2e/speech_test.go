@@ -149,8 +149,8 @@ func TestDeadAirOnABridgedCallAlertsTheAgent(t *testing.T) {
 	// Debian's baresip 1.0 accepts a MESSAGE with 200 OK but neither
 	// prints it nor reports it on ctrl_tcp: the phone's 200 is what hotline
 	// logs as delivered.
-	if !strings.Contains(s.logBuf.String(), `msg="dead-air MESSAGE delivered to the agent's phone"`) ||
-		!strings.Contains(s.logBuf.String(), "agent=1002") {
+	if !strings.Contains(s.logBuf.String(), `msg="MESSAGE delivered to the agent's phone" call_id=`) ||
+		!strings.Contains(s.logBuf.String(), "agent=1002 alert=dead_air") {
 		t.Errorf("no dead-air MESSAGE delivered to the agent's phone")
 	}
 	if got := s.metric(`hotline_dead_air_alerts_total{queue="support"}`); got < 1 {

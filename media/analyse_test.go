@@ -867,3 +867,31 @@ func TestBridgedSessionsShareOneAnalysisLockForGood(t *testing.T) {
 	}
 	l.mu.Unlock()
 }
+
+// A leg on hold may send nothing; AllowQuiet keeps the inactivity check
+// from ending it, and the timeout restarts when the hold ends.
+func TestAllowQuietSuspendsInactivity(t *testing.T) {
+	e, err := NewEngine(EngineConfig{BindIP: netip.MustParseAddr("127.0.0.1"), PortMin: 27600, PortMax: 27640, InactivityTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	s, err := e.NewSession("hold")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Configure(netip.MustParseAddrPort("127.0.0.1:9"), PayloadPCMU, 0)
+	s.AllowQuiet(true)
+	s.Start()
+	select {
+	case <-s.Inactive():
+		t.Fatal("inactivity fired on a leg allowed to be quiet")
+	case <-time.After(900 * time.Millisecond):
+	}
+	s.AllowQuiet(false)
+	select {
+	case <-s.Inactive():
+	case <-time.After(2 * time.Second):
+		t.Fatal("inactivity never fired after the quiet spell ended")
+	}
+}

@@ -316,7 +316,7 @@ func (p *pacer) checkInactivity(now int64) {
 		return
 	}
 	for _, s := range p.list {
-		if s.inactiveFired {
+		if s.inactiveFired || s.quietAllowed.Load() {
 			continue
 		}
 		last := max(s.lastRecv.Load(), s.startedAt)

@@ -82,7 +82,11 @@ type Session struct {
 	configGen atomic.Uint32
 	rx        rxState
 
-	lastRecv                             atomic.Int64
+	lastRecv atomic.Int64
+	// quietAllowed suspends the inactivity check: a phone that holds the
+	// call may send no RTP at all (baresip does not), and that is not a
+	// vanished leg.
+	quietAllowed                         atomic.Bool
 	sent, received, dropped, digitsDrops atomic.Uint64
 
 	// Speech analysis (see analyse.go). alock is the lock of an, shared
@@ -335,6 +339,16 @@ func (s *Session) stopPlayAt(pl *player, now int64) bool {
 // (SessionStats.DigitsDropped). It is never closed: select on it together
 // with the call's context.
 func (s *Session) Digits() <-chan byte { return s.digits }
+
+// AllowQuiet suspends (true) or resumes (false) the inactivity check, for
+// a leg on hold whose phone stops sending. Resuming restarts the timeout
+// from now.
+func (s *Session) AllowQuiet(on bool) {
+	if !on {
+		s.lastRecv.Store(s.e.now())
+	}
+	s.quietAllowed.Store(on)
+}
 
 // Inactive is closed once when no valid RTP has arrived for the engine's
 // InactivityTimeout since Start or the last packet. Sending continues; the

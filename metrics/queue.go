@@ -21,6 +21,9 @@ type QueueRecorder struct {
 	talk             *prometheus.HistogramVec
 	queueJoins       *prometheus.CounterVec
 	announcements    *prometheus.CounterVec
+	holds            *prometheus.CounterVec
+	holdTime         *prometheus.HistogramVec
+	overPromise      *prometheus.CounterVec
 	threeRingsBudget time.Duration
 }
 
@@ -60,9 +63,19 @@ func NewQueueRecorder(reg prometheus.Registerer, queues []string, ringOn, ringOf
 		announcements: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_queue_announcements_total", Help: "Announcements played to waiting callers (R10), by kind.",
 		}, []string{"queue", "kind"}),
+		holds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_holds_total", Help: "Times agents put callers on hold (R3).",
+		}, []string{"queue"}),
+		holdTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hotline_hold_seconds", Help: "Length of each hold (R3); the promise (default 60 s) is a bucket edge.",
+			Buckets: []float64{10, 30, 60, 90, 120, 180, 300, 600},
+		}, []string{"queue"}),
+		overPromise: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_holds_over_promise_total", Help: "Holds that passed their promised time (R3): the caller got an apology and the agent a MESSAGE.",
+		}, []string{"queue"}),
 		threeRingsBudget: 3 * (ringOn + ringOff),
 	}
-	reg.MustRegister(r.wait, r.answeredInRings, r.ringAttempts, r.talk, r.queueJoins, r.announcements)
+	reg.MustRegister(r.wait, r.answeredInRings, r.ringAttempts, r.talk, r.queueJoins, r.announcements, r.holds, r.holdTime, r.overPromise)
 	for _, q := range queues {
 		for _, o := range QueueOutcomes {
 			r.wait.WithLabelValues(q, o)
@@ -74,6 +87,9 @@ func NewQueueRecorder(reg prometheus.Registerer, queues []string, ringOn, ringOf
 			r.announcements.WithLabelValues(q, k)
 		}
 		r.answeredInRings.WithLabelValues(q)
+		r.holds.WithLabelValues(q)
+		r.holdTime.WithLabelValues(q)
+		r.overPromise.WithLabelValues(q)
 		r.talk.WithLabelValues(q)
 		r.queueJoins.WithLabelValues(q)
 	}
@@ -158,5 +174,26 @@ func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 	counts := c.states()
 	for _, s := range AgentStates {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[s]), s)
+	}
+}
+
+// Hold counts a caller put on hold.
+func (r *QueueRecorder) Hold(queue string) {
+	if r != nil {
+		r.holds.WithLabelValues(queue).Inc()
+	}
+}
+
+// HoldEnded records a hold's length.
+func (r *QueueRecorder) HoldEnded(queue string, d time.Duration) {
+	if r != nil {
+		r.holdTime.WithLabelValues(queue).Observe(d.Seconds())
+	}
+}
+
+// HoldOverPromise counts a hold that passed its promise.
+func (r *QueueRecorder) HoldOverPromise(queue string) {
+	if r != nil {
+		r.overPromise.WithLabelValues(queue).Inc()
 	}
 }

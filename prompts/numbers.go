@@ -122,3 +122,13 @@ func englishNumber(n int) []ID {
 	}
 	return out
 }
+
+// HoldPromise returns the hold prompt that carries the promised time
+// (R3): 请您稍等一分钟 for a minute or less, else the minutes rounded up.
+func (c *Catalogue) HoldPromise(d time.Duration) []ID {
+	minutes := int((d + time.Minute - 1) / time.Minute)
+	if minutes <= 1 {
+		return []ID{HoldPre, HoldOneMinute}
+	}
+	return append(append([]ID{HoldPre}, c.Number(minutes)...), HoldMinutes)
+}

@@ -50,6 +50,10 @@ const (
 	QueueTimeout            ID = "queue_timeout"               // 非常抱歉,现在坐席仍然全忙,请您稍后再拨。
 	QueueConnecting         ID = "queue_connecting"            // 正在为您接通客服人员,请稍候。
 	WhisperCall             ID = "whisper_call"                // 您有一个来自热线的来电 / You have a hotline call from queue (then the queue name)
+	HoldPre                 ID = "hold_pre"                    // 请您稍等 / Please hold for (then the promised time)
+	HoldOneMinute           ID = "hold_one_minute"             // 一分钟。 / one minute.
+	HoldMinutes             ID = "hold_minutes"                // 分钟。 / minutes. (after a number)
+	HoldApology             ID = "hold_apology"                // 很抱歉让您久等了,请您再稍等片刻。 (R3, promise exceeded)
 	AgentReady              ID = "agent_ready"                 // 您已进入就绪状态,可以接听来电。 (agent feature code *0)
 	AgentNotReady           ID = "agent_not_ready"             // 您已进入示忙状态,暂停接听来电。
 	// Music is the hold music: an instrumental loop, the same in every
@@ -98,7 +102,7 @@ var ids = slices.Concat([]ID{
 	QueueWelcome, QueueReassurance, QueuePositionFirst, QueuePositionOne,
 	QueuePositionPre, QueuePositionPost, QueueWaitOneMinute, QueueWaitPre,
 	QueueWaitMinutes, QueueWaitLessThanMinute, QueueTimeout, QueueConnecting,
-	WhisperCall, AgentReady, AgentNotReady, Music,
+	WhisperCall, HoldPre, HoldOneMinute, HoldMinutes, HoldApology, AgentReady, AgentNotReady, Music,
 }, numberIDs)
 
 // idIndex maps each ID to its place in ids; Get runs on every play, so it
