@@ -160,6 +160,9 @@ func (s *speech) record(rec *calllog.Record) {
 			a := party(*s.agentSum)
 			sp.Agent = &a
 			s.pace("agent", queue, s.agentSum.Pace)
+			if s.agentSum.Pace > 0 {
+				c.e.opts.SpeechMetrics.AgentPace(rec.Agent, s.agentSum.Pace)
+			}
 		}
 		sp.TalkRatio = conv.TalkRatio
 		sp.AgentLongestSilenceWhileCallerTalksMS = conv.LongestNoAck.Milliseconds()

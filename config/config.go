@@ -55,6 +55,7 @@ type Config struct {
 	Routing Routing `yaml:"routing"`
 	API     API     `yaml:"api"`
 	Speech  Speech  `yaml:"speech"`
+	Metrics Metrics `yaml:"metrics"`
 	Source  string  `yaml:"-"` // file name the config came from ("<built-in>" for defaults)
 }
 

@@ -421,6 +421,9 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		"api": d.section(map[string]handler{
 			"token": d.str(&c.API.Token),
 		}),
+		"metrics": d.section(map[string]handler{
+			"agent_labels": d.boolean(&c.Metrics.AgentLabels),
+		}),
 		"speech": d.section(map[string]handler{
 			"dead_air_alert":  d.duration(&c.Speech.DeadAirAlert),
 			"pace_min":        d.integer(&c.Speech.PaceMin),

@@ -19,6 +19,14 @@ type Speech struct {
 	DeadAirPrompt bool `yaml:"dead_air_prompt"`
 }
 
+// Metrics configures what the Prometheus series may carry.
+type Metrics struct {
+	// AgentLabels adds per-agent series (agent user as a label), e.g. each
+	// agent's pace distribution. Off by default: agent names are personal
+	// data on a shared dashboard.
+	AgentLabels bool `yaml:"agent_labels"`
+}
+
 // validateSpeech checks the speech settings.
 func (d *decoder) validateSpeech(s *Speech) {
 	d.timer("speech.dead_air_alert", s.DeadAirAlert, true)

@@ -18,11 +18,13 @@ type SpeechRecorder struct {
 	talkRatio   *prometheus.HistogramVec
 	alerts      *prometheus.CounterVec
 	paceOutside *prometheus.CounterVec
+	agentPace   *prometheus.HistogramVec // nil unless agent labels are on
 }
 
 // NewSpeechRecorder registers the speech series for the named queues
-// (IVRQueue is added).
-func NewSpeechRecorder(reg prometheus.Registerer, queues []string) *SpeechRecorder {
+// (IVRQueue is added). With agents named, each agent's pace distribution
+// is a series too (labels carry agent user names: opt-in).
+func NewSpeechRecorder(reg prometheus.Registerer, queues, agents []string) *SpeechRecorder {
 	r := &SpeechRecorder{
 		pace: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hotline_speech_pace_syllables_per_minute",
@@ -49,6 +51,17 @@ func NewSpeechRecorder(reg prometheus.Registerer, queues []string) *SpeechRecord
 		}, []string{"party", "queue", "direction"}),
 	}
 	reg.MustRegister(r.pace, r.deadAir, r.talkRatio, r.alerts, r.paceOutside)
+	if len(agents) > 0 {
+		r.agentPace = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hotline_agent_speech_pace_syllables_per_minute",
+			Help:    "Each agent's speaking pace per call in syllables per minute (R9); only with metrics.agent_labels.",
+			Buckets: PaceBuckets,
+		}, []string{"agent"})
+		reg.MustRegister(r.agentPace)
+		for _, a := range agents {
+			r.agentPace.WithLabelValues(a)
+		}
+	}
 	for _, q := range append([]string{IVRQueue}, queues...) {
 		r.deadAir.WithLabelValues(q)
 		r.alerts.WithLabelValues(q)
@@ -98,5 +111,12 @@ func (r *SpeechRecorder) TalkRatio(queue string, ratio float64) {
 func (r *SpeechRecorder) DeadAirAlert(queue string) {
 	if r != nil {
 		r.alerts.WithLabelValues(queue).Inc()
+	}
+}
+
+// AgentPace records an agent's pace on a call when per-agent series are on.
+func (r *SpeechRecorder) AgentPace(agent string, spm float64) {
+	if r != nil && r.agentPace != nil {
+		r.agentPace.WithLabelValues(agent).Observe(spm)
 	}
 }

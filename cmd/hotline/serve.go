@@ -189,7 +189,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	})
 	opts := callflow.Options{
 		Config: cfg, Prompts: cat, Journal: store, Metrics: rec, Logger: log, QueueMetrics: queueMetrics,
-		SpeechMetrics: metrics.NewSpeechRecorder(reg, manager.Queues()),
+		SpeechMetrics: metrics.NewSpeechRecorder(reg, manager.Queues(), agentLabels(cfg)),
 		NewMedia:      func(callID string) (callflow.Media, error) { return mediaEngine.NewSession(callID) },
 	}
 	if registrar != nil {
@@ -347,4 +347,17 @@ func (r *sipStatsRef) CountResponse(code int) {
 	if r.Stats != nil {
 		r.Stats.CountResponse(code)
 	}
+}
+
+// agentLabels names the agents whose per-agent series exist: none unless
+// metrics.agent_labels is on.
+func agentLabels(cfg *config.Config) []string {
+	if !cfg.Metrics.AgentLabels {
+		return nil
+	}
+	users := make([]string, 0, len(cfg.Agents))
+	for _, a := range cfg.Agents {
+		users = append(users, a.User)
+	}
+	return users
 }
