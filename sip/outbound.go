@@ -57,6 +57,7 @@ type OutboundCall struct {
 	mu        sync.Mutex
 	answered  bool
 	onMedia   func(Offer)
+	onRefer   func(*Refer)
 	sessionID uint64
 }
 

@@ -39,7 +39,7 @@ type Config struct {
 var setSipgoLogger sync.Once
 
 // allowed is what hotline answers in Allow (RFC 3261 section 20.5).
-const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER"
 
 // Server is hotline's SIP user agent server.
 type Server struct {
@@ -129,6 +129,7 @@ func NewServer(cfg Config) (*Server, error) {
 	srv.OnOptions(s.onOptions)
 	srv.OnUpdate(s.onUpdate)
 	srv.OnInfo(s.onInfo)
+	srv.OnRefer(s.onRefer)
 	srv.OnNoRoute(s.onNoRoute)
 	if cfg.Registrar != nil {
 		srv.OnRegister(cfg.Registrar.HandleRegister)
@@ -472,8 +473,8 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 // standardMethods are the methods hotline recognises but does not serve:
 // 405 with Allow (RFC 3261 section 8.2.1). Anything else is 501.
 var standardMethods = map[string]bool{
-	"REGISTER": true, // when no agents are configured "SUBSCRIBE": true, "NOTIFY": true, "REFER": true,
-	"MESSAGE":  true, "PRACK": true, "PUBLISH": true,
+	"REGISTER":  true, // when no agents are configured
+	"SUBSCRIBE": true, "NOTIFY": true, "MESSAGE": true, "PRACK": true, "PUBLISH": true,
 }
 
 func (s *Server) onNoRoute(req *sip.Request, tx sip.ServerTransaction) {

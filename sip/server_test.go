@@ -61,6 +61,8 @@ func TestServerAnswersWhatItDoesNotServe(t *testing.T) {
 	}{
 		{"OPTIONS is answered with capabilities", request("OPTIONS", "OPTIONS", "o1", ""), "SIP/2.0 200 ", "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"},
 		{"a known method hotline does not serve", request("MESSAGE", "MESSAGE", "m1", ""), "SIP/2.0 405 ", "Allow: "},
+		{"a SUBSCRIBE", request("SUBSCRIBE", "SUBSCRIBE", "s1", ""), "SIP/2.0 405 ", "Allow: "},
+		{"a REFER outside any call", request("REFER", "REFER", "r1", ";tag=x"), "SIP/2.0 481 ", ""},
 		{"an unknown method", request("FROBNICATE", "FROBNICATE", "f1", ""), "SIP/2.0 501 ", ""},
 		{"a BYE for no dialog", request("BYE", "BYE", "b1", ";tag=nope"), "SIP/2.0 481 ", ""},
 		{"a CSeq that is not a number", strings.Replace(request("INVITE", "INVITE", "c1", ""), "CSeq: 1 INVITE", "CSeq: one INVITE", 1), "SIP/2.0 400 ", "Warning: 399 hotline"},
