@@ -22,6 +22,8 @@ type AgentLeg interface {
 	// OnMediaChange sees every re-offer from the agent's phone (hold,
 	// resume, a new address).
 	OnMediaChange(func(sip.Offer))
+	// OnTransfer sees the phone's transfer requests (REFER).
+	OnTransfer(func(Transfer))
 	Hangup(ctx context.Context) error
 	Done() <-chan struct{}
 	Release()
@@ -255,7 +257,7 @@ func resultOfStatus(status int) queue.Result {
 func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID, error) {
 	c.rec.Agent = r.user
 	c.rec.WrapUp = q.WrapUp
-	defer c.e.opts.Queues.CallEnded(r.user)
+	defer func() { c.e.opts.Queues.CallEnded(r.user) }() // r changes on a transfer
 	if q.Whisper {
 		c.whisper(r, q.Name)
 	}
@@ -276,17 +278,28 @@ func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID
 		c.e.opts.QueueMetrics.Talked(q.Name, c.rec.TalkTime)
 	}
 	holds := make(chan bool, 4)
-	r.leg.OnMediaChange(func(o sip.Offer) {
-		if !o.Remote.Addr().IsUnspecified() {
-			if err := r.media.Configure(o.Remote, o.PayloadType, o.DTMFPayloadType); err != nil {
-				c.log.Warn("agent media re-configure failed", "error", err)
+	transfers := make(chan Transfer, 1)
+	listen := func(r *ringing) {
+		r.leg.OnMediaChange(func(o sip.Offer) {
+			if !o.Remote.Addr().IsUnspecified() {
+				if err := r.media.Configure(o.Remote, o.PayloadType, o.DTMFPayloadType); err != nil {
+					c.log.Warn("agent media re-configure failed", "error", err)
+				}
 			}
-		}
-		select {
-		case holds <- o.OnHold():
-		default:
-		}
-	})
+			select {
+			case holds <- o.OnHold():
+			default:
+			}
+		})
+		r.leg.OnTransfer(func(t Transfer) {
+			select {
+			case transfers <- t:
+			default:
+				_ = t.Notify(context.Background(), 491, "Request Pending", true)
+			}
+		})
+	}
+	listen(r)
 	var hold *holdState
 	defer func() {
 		if hold != nil {
@@ -316,6 +329,36 @@ func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID
 				c.endHold(q, r, hold)
 				hold = nil
 			}
+			continue
+		case t := <-transfers:
+			if hold != nil {
+				c.endHold(q, r, hold)
+				hold = nil
+			}
+			next, err := c.supervisedTransfer(q, r, t)
+			if err != nil {
+				continue // the caller hung up meanwhile: the loop sees it
+			}
+			if next == nil {
+				continue // failed: the caller is back with the same agent
+			}
+			// The caller now talks to the target: the first agent's part
+			// of the call is over.
+			c.speech.disconnectAgent(r.media)
+			stopBridge()
+			c.e.opts.Queues.CallEnded(r.user)
+			r.leaveAfterTransfer(c)
+			r = next
+			if stopBridge, err = c.e.opts.Bridge(c.media, r.media); err != nil {
+				c.log.Error("bridge to the transfer target failed", "agent", r.user, "error", err)
+				r.drop(c)
+				c.agentHungUpFirst = true
+				return talkedAgentLeft, "", nil
+			}
+			c.speech.connectAgent(r.user, q.Name, r.media)
+			c.rec.Agent = r.user
+			listen(r)
+			c.event("connected", "agent", r.user, "queue", q.Name, "transfer", "true")
 			continue
 		case <-r.leg.Done():
 			if hold != nil {

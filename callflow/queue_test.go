@@ -19,15 +19,37 @@ import (
 
 // fakeAgentLeg is an agent's phone: it answers when the test says so.
 type fakeAgentLeg struct {
-	answer  chan struct{}
-	done    chan struct{}
-	once    sync.Once
-	hungUp  bool
-	mu      sync.Mutex
-	onMedia func(sip.Offer)
+	answer     chan struct{}
+	done       chan struct{}
+	once       sync.Once
+	hungUp     bool
+	mu         sync.Mutex
+	onMedia    func(sip.Offer)
+	onTransfer func(Transfer)
 }
 
 func (l *fakeAgentLeg) OnMediaChange(f func(sip.Offer)) { l.mu.Lock(); l.onMedia = f; l.mu.Unlock() }
+func (l *fakeAgentLeg) OnTransfer(f func(Transfer))     { l.mu.Lock(); l.onTransfer = f; l.mu.Unlock() }
+
+// fakeTransfer is the agent phone's REFER; it keeps the NOTIFYs.
+type fakeTransfer struct {
+	to       string
+	mu       sync.Mutex
+	notified []int
+}
+
+func (f *fakeTransfer) User() string { return f.to }
+func (f *fakeTransfer) Notify(_ context.Context, status int, _ string, _ bool) error {
+	f.mu.Lock()
+	f.notified = append(f.notified, status)
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeTransfer) statuses() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.notified)
+}
 
 // reoffer is the agent's phone sending a re-INVITE: hold (sendonly) or
 // resume (sendrecv).
@@ -279,5 +301,107 @@ func TestAgentHoldKeepsTheCallerInformedAndAlertsPastThePromise(t *testing.T) {
 	rec := h.finished()
 	if rec.HoldCount != 1 || rec.HoldsOverPromise != 1 || rec.HoldTotal != 65*time.Second || rec.LongestHold != 65*time.Second {
 		t.Fatalf("record holds %d over %d total %v longest %v, want 1, 1, 65s, 65s", rec.HoldCount, rec.HoldsOverPromise, rec.HoldTotal, rec.LongestHold)
+	}
+}
+
+// transferHarness bridges a caller to Alice (1001); Bob (1002) is the
+// transfer target, answering when the test closes bob.answer.
+func transferHarness(t *testing.T) (*harness, *fakeAgentLeg, *fakeAgentLeg, *fakeDialer, chan struct{}) {
+	cfg := config.Default()
+	cfg.Agents = []config.Agent{{User: "1001", Password: "x"}, {User: "1002", Password: "y"}}
+	h := &harness{t: t, clk: newFakeClock(shanghai9am), leg: newFakeLeg(), journal: &fakeJournal{}, done: make(chan struct{})}
+	h.media = newFakeMedia(catalogue(t))
+	m, err := queue.New(queue.Config{Queues: []queue.QueueConfig{{Name: "support"}},
+		Agents: []queue.AgentConfig{{User: "1001", Queues: []string{"support"}}, {User: "1002", Queues: []string{"support"}}}}, h.clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Login("1001")
+	alice := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}
+	close(alice.answer)
+	bob := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}
+	dialer := &fakeDialer{legs: map[string]*fakeAgentLeg{"1001": alice, "1002": bob}}
+	bridged := make(chan struct{}, 4)
+	eng, err := New(Options{Config: cfg, Prompts: catalogue(t), Journal: h.journal, Clock: h.clk, Queues: m, Agents: dialer,
+		NewMedia: func(id string) (Media, error) {
+			if id == "t-1" {
+				return h.media, nil
+			}
+			return newFakeMedia(catalogue(t)), nil
+		},
+		Bridge: func(a, b Media) (func(), error) { bridged <- struct{}{}; return func() {}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		eng.Run(CallInfo{ID: "t-1", Caller: "13800138000", Arrived: h.clk.Now(), Offer: sip.Offer{Direction: sip.SendRecv}}, h.leg)
+		close(h.done)
+	}()
+	h.clk.waitTimer(t)
+	h.clk.advance(time.Second)
+	select {
+	case <-bridged:
+	case <-time.After(3 * time.Second):
+		t.Fatalf("never bridged: %v", h.journal.eventTypes())
+	}
+	h.eventually("the flow listens to transfers", func() bool {
+		alice.mu.Lock()
+		defer alice.mu.Unlock()
+		return alice.onTransfer != nil
+	})
+	return h, alice, bob, dialer, bridged
+}
+
+// R4: a blind transfer from the phone completes only once the target
+// answered; the phone hears the real outcome by NOTIFY.
+func TestSupervisedTransferCompletesWhenTheTargetAnswers(t *testing.T) {
+	h, alice, bob, _, bridged := transferHarness(t)
+	tr := &fakeTransfer{to: "1002"}
+	alice.onTransfer(tr)
+	h.eventually("caller hears the transfer prompt", func() bool { return slices.Contains(h.media.playedIDs(), prompts.TransferWait) })
+	if got := tr.statuses(); !slices.Equal(got, []int{100}) {
+		t.Fatalf("NOTIFYs %v before the target answered, want only 100", got)
+	}
+	close(bob.answer)
+	h.eventually("success NOTIFY", func() bool { return slices.Equal(tr.statuses(), []int{100, 200}) })
+	alice.agentHangsUp() // the phone hangs up on the success NOTIFY
+	select {
+	case <-bridged:
+	case <-time.After(3 * time.Second):
+		t.Fatalf("caller never bridged to the target: %v", h.journal.eventTypes())
+	}
+	h.eventually("connected to Bob", func() bool { return strings.Count(strings.Join(h.journal.eventTypes(), ","), "connected") == 2 })
+	h.leg.callerHangsUp()
+	rec := h.finished()
+	if rec.Agent != "1002" || len(rec.Transfers) != 1 || rec.Transfers[0].Result != "completed" || rec.Transfers[0].To != "1002" {
+		t.Fatalf("record agent %q transfers %+v", rec.Agent, rec.Transfers)
+	}
+	if rec.HangupBy != calllog.HangupCaller {
+		t.Fatalf("hangup_by %q: the first agent leaving on a transfer is not the agent hanging up first", rec.HangupBy)
+	}
+}
+
+// R4: when the target does not answer within three ring cycles, the phone
+// is told, and the caller hears an apology and is back with the agent —
+// never dropped.
+func TestFailedTransferReturnsTheCallerToTheAgent(t *testing.T) {
+	h, alice, _, _, _ := transferHarness(t)
+	tr := &fakeTransfer{to: "1002"}
+	alice.onTransfer(tr)
+	h.eventually("target ringing", func() bool {
+		return strings.Count(strings.Join(h.journal.eventTypes(), ","), "agent_ringing") == 2 && h.clk.pending() > 0
+	})
+	h.clk.advance(15 * time.Second)
+	h.eventually("apology", func() bool { return slices.Contains(h.media.playedIDs(), prompts.TransferFailed) })
+	if got := tr.statuses(); !slices.Equal(got, []int{100, 408}) {
+		t.Fatalf("NOTIFYs %v, want 100 then 408", got)
+	}
+	if _, _, hungUp := h.leg.state(); hungUp {
+		t.Fatal("the caller was dropped by a failed transfer")
+	}
+	h.leg.callerHangsUp()
+	rec := h.finished()
+	if rec.Agent != "1001" || len(rec.Transfers) != 1 || rec.Transfers[0].Result != "no_answer" || rec.Transfers[0].RingMS != 15000 {
+		t.Fatalf("record agent %q transfers %+v", rec.Agent, rec.Transfers)
 	}
 }

@@ -61,7 +61,7 @@ const recordColumns = `call_id, caller, called, arrival_ms, answer_ms, end_ms,
 answer_delay_ms, answer_rings, greeting, digits, prompts, hangup_by,
 hangup_reason, disposition, sip_status, queue, queue_position, queue_wait_ms,
 queue_result, agent, ring_attempts, talk_ms, ended_by, wrap_up_ms, speech,
-hold_count, hold_ms, longest_hold_ms, holds_over_promise`
+hold_count, hold_ms, longest_hold_ms, holds_over_promise, transfers`
 
 var sqliteDialect = dialect{
 	driver:        DriverSQLite,
@@ -86,7 +86,7 @@ var sqliteDialect = dialect{
 	insertLateEvent: `INSERT INTO events (call_id, seq, at_ms, type, data)
 SELECT ?1, COALESCE(MAX(seq) + 1, 0), ?2, ?3, ?4 FROM events WHERE call_id = ?1`,
 	insertRecord: `INSERT INTO records (` + recordColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (call_id) DO NOTHING`,
 	selectCallEvents: `SELECT at_ms, type, data FROM (
     SELECT 0 AS src, seq AS pos, at_ms, type, data FROM events WHERE call_id = ?1

@@ -140,35 +140,36 @@ func callerUser(s string) string {
 
 // jsonRecord is the JSON shape of a Record for `hotline calls --json`.
 type jsonRecord struct {
-	CallID           string        `json:"call_id"`
-	Caller           string        `json:"caller"`
-	Called           string        `json:"called"`
-	Arrival          time.Time     `json:"arrival"`
-	Answer           *time.Time    `json:"answer"` // null when never answered
-	End              time.Time     `json:"end"`
-	AnswerDelayMS    int64         `json:"answer_delay_ms"`
-	AnswerRings      int           `json:"answer_rings"`
-	Greeting         string        `json:"greeting"`
-	Digits           string        `json:"digits"`
-	Prompts          []string      `json:"prompts"`
-	HangupBy         string        `json:"hangup_by"`
-	HangupReason     string        `json:"hangup_reason"`
-	Disposition      string        `json:"disposition"`
-	SIPStatus        int           `json:"sip_status"`
-	Queue            string        `json:"queue"`
-	QueuePosition    int           `json:"queue_position"`
-	QueueWaitMS      int64         `json:"queue_wait_ms"`
-	QueueResult      string        `json:"queue_result"`
-	RingAttempts     []RingAttempt `json:"ring_attempts"`
-	Agent            string        `json:"agent"`
-	TalkMS           int64         `json:"talk_ms"`
-	WrapUpMS         int64         `json:"wrap_up_ms"`
-	Speech           *Speech       `json:"speech"`
-	HoldCount        int           `json:"hold_count"`
-	HoldMS           int64         `json:"hold_ms"`
-	LongestHoldMS    int64         `json:"longest_hold_ms"`
-	HoldsOverPromise int           `json:"holds_over_promise"`
-	EndedBy          string        `json:"ended_by"`
+	CallID           string            `json:"call_id"`
+	Caller           string            `json:"caller"`
+	Called           string            `json:"called"`
+	Arrival          time.Time         `json:"arrival"`
+	Answer           *time.Time        `json:"answer"` // null when never answered
+	End              time.Time         `json:"end"`
+	AnswerDelayMS    int64             `json:"answer_delay_ms"`
+	AnswerRings      int               `json:"answer_rings"`
+	Greeting         string            `json:"greeting"`
+	Digits           string            `json:"digits"`
+	Prompts          []string          `json:"prompts"`
+	HangupBy         string            `json:"hangup_by"`
+	HangupReason     string            `json:"hangup_reason"`
+	Disposition      string            `json:"disposition"`
+	SIPStatus        int               `json:"sip_status"`
+	Queue            string            `json:"queue"`
+	QueuePosition    int               `json:"queue_position"`
+	QueueWaitMS      int64             `json:"queue_wait_ms"`
+	QueueResult      string            `json:"queue_result"`
+	RingAttempts     []RingAttempt     `json:"ring_attempts"`
+	Agent            string            `json:"agent"`
+	TalkMS           int64             `json:"talk_ms"`
+	WrapUpMS         int64             `json:"wrap_up_ms"`
+	Speech           *Speech           `json:"speech"`
+	HoldCount        int               `json:"hold_count"`
+	HoldMS           int64             `json:"hold_ms"`
+	LongestHoldMS    int64             `json:"longest_hold_ms"`
+	HoldsOverPromise int               `json:"holds_over_promise"`
+	Transfers        []TransferAttempt `json:"transfers"`
+	EndedBy          string            `json:"ended_by"`
 }
 
 // WriteJSON prints records as a JSON array with snake_case keys (call_id,
@@ -209,7 +210,11 @@ func WriteJSON(w io.Writer, recs []Record) error {
 			HoldMS:           r.HoldTotal.Milliseconds(),
 			LongestHoldMS:    r.LongestHold.Milliseconds(),
 			HoldsOverPromise: r.HoldsOverPromise,
+			Transfers:        r.Transfers,
 			EndedBy:          r.EndedBy,
+		}
+		if j.Transfers == nil {
+			j.Transfers = []TransferAttempt{}
 		}
 		if j.RingAttempts == nil {
 			j.RingAttempts = []RingAttempt{}

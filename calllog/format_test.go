@@ -168,7 +168,7 @@ func TestWriteJSONUsesSnakeCaseKeysAndFullCaller(t *testing.T) {
 	wantKeys := []string{"answer", "answer_delay_ms", "answer_rings", "arrival", "call_id", "called", "caller",
 		"digits", "disposition", "end", "greeting", "hangup_by", "hangup_reason", "prompts", "sip_status",
 		"agent", "ended_by", "queue", "queue_position", "queue_result", "queue_wait_ms", "ring_attempts", "talk_ms", "wrap_up_ms", "speech",
-		"hold_count", "hold_ms", "longest_hold_ms", "holds_over_promise"}
+		"hold_count", "hold_ms", "longest_hold_ms", "holds_over_promise", "transfers"}
 	sort.Strings(wantKeys)
 	for i, obj := range got {
 		keys := make([]string, 0, len(obj))

@@ -78,6 +78,8 @@ type Record struct {
 	HoldTotal        time.Duration
 	LongestHold      time.Duration
 	HoldsOverPromise int
+	// Transfers lists every transfer an agent started (R4).
+	Transfers []TransferAttempt
 	// Speech holds the call's speech measures (R9); nil when the call
 	// was not analysed.
 	Speech *Speech
@@ -191,4 +193,15 @@ type PartySpeech struct {
 	// PaceSPM is syllables per minute of speech (= characters per minute
 	// for Mandarin); 0 when there was too little speech to say.
 	PaceSPM float64 `json:"pace_spm"`
+}
+
+// TransferAttempt is one transfer an agent started (R4): from whom to
+// whom, how it ended (completed, no_answer, busy, refused, failed,
+// abandoned), how long the target rang and the whole transfer took.
+type TransferAttempt struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Result  string `json:"result"`
+	RingMS  int64  `json:"ring_ms"`
+	TotalMS int64  `json:"total_ms"`
 }

@@ -67,6 +67,7 @@ type recordRow struct {
 	speech                     string
 	holdCount, holdMs          int64
 	longestHoldMs, overPromise int64
+	transfers                  string
 	ringAttempts, endedBy      string
 }
 
@@ -86,6 +87,12 @@ func newRecordRow(rec Record) (recordRow, error) {
 	aj, err := json.Marshal(attempts)
 	if err != nil {
 		return recordRow{}, fmt.Errorf("calllog: encode ring attempts: %w", err)
+	}
+	tj := []byte("[]")
+	if len(rec.Transfers) > 0 {
+		if tj, err = json.Marshal(rec.Transfers); err != nil {
+			return recordRow{}, fmt.Errorf("calllog: encode transfers: %w", err)
+		}
 	}
 	sj := []byte("{}")
 	if rec.Speech != nil {
@@ -122,6 +129,7 @@ func newRecordRow(rec Record) (recordRow, error) {
 		holdMs:        rec.HoldTotal.Milliseconds(),
 		longestHoldMs: rec.LongestHold.Milliseconds(),
 		overPromise:   int64(rec.HoldsOverPromise),
+		transfers:     string(tj),
 	}
 	if !rec.Answer.IsZero() {
 		row.answerMs = sql.NullInt64{Int64: rec.Answer.UnixMilli(), Valid: true}
@@ -135,7 +143,7 @@ func (r *recordRow) args() []any {
 		r.answerDelayMs, r.answerRings, r.greeting, r.digits, r.prompts, r.hangupBy,
 		r.hangupReason, r.disposition, r.sipStatus, r.queue, r.queuePosition, r.queueWaitMs,
 		r.queueResult, r.agent, r.ringAttempts, r.talkMs, r.endedBy, r.wrapUpMs, r.speech,
-		r.holdCount, r.holdMs, r.longestHoldMs, r.overPromise}
+		r.holdCount, r.holdMs, r.longestHoldMs, r.overPromise, r.transfers}
 }
 
 // scanner is the part of *sql.Row and *sql.Rows that scanRecord needs.
@@ -150,7 +158,7 @@ func scanRecord(sc scanner) (Record, error) {
 		&r.answerDelayMs, &r.answerRings, &r.greeting, &r.digits, &r.prompts, &r.hangupBy,
 		&r.hangupReason, &r.disposition, &r.sipStatus, &r.queue, &r.queuePosition, &r.queueWaitMs,
 		&r.queueResult, &r.agent, &r.ringAttempts, &r.talkMs, &r.endedBy, &r.wrapUpMs, &r.speech,
-		&r.holdCount, &r.holdMs, &r.longestHoldMs, &r.overPromise); err != nil {
+		&r.holdCount, &r.holdMs, &r.longestHoldMs, &r.overPromise, &r.transfers); err != nil {
 		return Record{}, err
 	}
 	rec := Record{
@@ -179,6 +187,11 @@ func scanRecord(sc scanner) (Record, error) {
 		HoldTotal:        time.Duration(r.holdMs) * time.Millisecond,
 		LongestHold:      time.Duration(r.longestHoldMs) * time.Millisecond,
 		HoldsOverPromise: int(r.overPromise),
+	}
+	if r.transfers != "" && r.transfers != "[]" {
+		if err := json.Unmarshal([]byte(r.transfers), &rec.Transfers); err != nil {
+			return Record{}, fmt.Errorf("calllog: call %s: decode transfers: %w", r.callID, err)
+		}
 	}
 	if r.speech != "" && r.speech != "{}" {
 		rec.Speech = new(Speech)

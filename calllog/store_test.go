@@ -87,6 +87,7 @@ func TestRecordRoundTripKeepsEveryFieldToTheMillisecond(t *testing.T) {
 			r.Agent, r.TalkTime, r.WrapUp = "1002", 95*time.Second+5*time.Millisecond, 10*time.Second
 			r.HangupBy, r.EndedBy = HangupAgent, HangupCaller
 			r.HoldCount, r.HoldTotal, r.LongestHold, r.HoldsOverPromise = 2, 95*time.Second, 70*time.Second, 1
+			r.Transfers = []TransferAttempt{{From: "1001", To: "1002", Result: "completed", RingMS: 2100, TotalMS: 4500}}
 			r.Speech = &Speech{Caller: PartySpeech{TalkMS: 30000, SilenceMS: 65000, Segments: 12, Syllables: 61, PaceSPM: 122},
 				Agent: &PartySpeech{TalkMS: 40000, Segments: 15, Syllables: 90, PaceSPM: 135}, OvertalkMS: 1200,
 				DeadAirMS: 9000, LongestDeadAirMS: 8400, DeadAirEvents: 1, TalkRatio: 0.57}

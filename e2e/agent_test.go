@@ -260,3 +260,18 @@ func rms16(s []int16) float64 {
 
 var _ = strconv.Itoa
 var _ = strings.Contains
+
+// setAgent changes an agent's state through the agent API.
+func (s *server) setAgent(t *testing.T, user, state string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+s.httpAddr+"/api/agents/"+user+"/"+state, nil)
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("agent API %s %s: %s", user, state, res.Status)
+	}
+}

@@ -234,7 +234,11 @@ type record struct {
 	HoldCount        int    `json:"hold_count"`
 	HoldMS           int64  `json:"hold_ms"`
 	HoldsOverPromise int    `json:"holds_over_promise"`
-	EndedBy          string `json:"ended_by"`
+	Transfers        []struct {
+		From, To, Result string
+		RingMS           int64 `json:"ring_ms"`
+	} `json:"transfers"`
+	EndedBy string `json:"ended_by"`
 }
 
 // calls runs `hotline calls --json` against the server's database, as an

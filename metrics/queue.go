@@ -9,6 +9,9 @@ import (
 // Queue outcomes, the label values of hotline_queue_wait_seconds.
 var QueueOutcomes = []string{"answered", "abandoned", "short_abandoned", "timeout", "no_agents"}
 
+// TransferResults are the label values of hotline_transfers_total.
+var TransferResults = []string{"completed", "no_answer", "busy", "refused", "failed", "abandoned", "cancelled"}
+
 // RingResults are the label values of hotline_agent_ring_attempts_total.
 var RingResults = []string{"answered", "no_answer", "busy", "rejected", "cancelled", "failed"}
 
@@ -24,6 +27,7 @@ type QueueRecorder struct {
 	holds            *prometheus.CounterVec
 	holdTime         *prometheus.HistogramVec
 	overPromise      *prometheus.CounterVec
+	transfers        *prometheus.CounterVec
 	threeRingsBudget time.Duration
 }
 
@@ -73,9 +77,12 @@ func NewQueueRecorder(reg prometheus.Registerer, queues []string, ringOn, ringOf
 		overPromise: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_holds_over_promise_total", Help: "Holds that passed their promised time (R3): the caller got an apology and the agent a MESSAGE.",
 		}, []string{"queue"}),
+		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_transfers_total", Help: "Transfers agents started, by result (completed, no_answer, busy, refused, failed, abandoned; R4).",
+		}, []string{"queue", "result"}),
 		threeRingsBudget: 3 * (ringOn + ringOff),
 	}
-	reg.MustRegister(r.wait, r.answeredInRings, r.ringAttempts, r.talk, r.queueJoins, r.announcements, r.holds, r.holdTime, r.overPromise)
+	reg.MustRegister(r.wait, r.answeredInRings, r.ringAttempts, r.talk, r.queueJoins, r.announcements, r.holds, r.holdTime, r.overPromise, r.transfers)
 	for _, q := range queues {
 		for _, o := range QueueOutcomes {
 			r.wait.WithLabelValues(q, o)
@@ -90,6 +97,9 @@ func NewQueueRecorder(reg prometheus.Registerer, queues []string, ringOn, ringOf
 		r.holds.WithLabelValues(q)
 		r.holdTime.WithLabelValues(q)
 		r.overPromise.WithLabelValues(q)
+		for _, res := range TransferResults {
+			r.transfers.WithLabelValues(q, res)
+		}
 		r.talk.WithLabelValues(q)
 		r.queueJoins.WithLabelValues(q)
 	}
@@ -195,5 +205,12 @@ func (r *QueueRecorder) HoldEnded(queue string, d time.Duration) {
 func (r *QueueRecorder) HoldOverPromise(queue string) {
 	if r != nil {
 		r.overPromise.WithLabelValues(queue).Inc()
+	}
+}
+
+// Transfer counts a transfer and how it ended.
+func (r *QueueRecorder) Transfer(queue, result string) {
+	if r != nil {
+		r.transfers.WithLabelValues(queue, result).Inc()
 	}
 }

@@ -54,6 +54,8 @@ const (
 	HoldOneMinute           ID = "hold_one_minute"             // 一分钟。 / one minute.
 	HoldMinutes             ID = "hold_minutes"                // 分钟。 / minutes. (after a number)
 	HoldApology             ID = "hold_apology"                // 很抱歉让您久等了,请您再稍等片刻。 (R3, promise exceeded)
+	TransferWait            ID = "transfer_wait"               // 正在为您转接,请稍候。 (R4)
+	TransferFailed          ID = "transfer_failed"             // 很抱歉,转接没有成功,现在为您接回原来的客服。 (R4)
 	AgentReady              ID = "agent_ready"                 // 您已进入就绪状态,可以接听来电。 (agent feature code *0)
 	AgentNotReady           ID = "agent_not_ready"             // 您已进入示忙状态,暂停接听来电。
 	// Music is the hold music: an instrumental loop, the same in every
@@ -102,7 +104,7 @@ var ids = slices.Concat([]ID{
 	QueueWelcome, QueueReassurance, QueuePositionFirst, QueuePositionOne,
 	QueuePositionPre, QueuePositionPost, QueueWaitOneMinute, QueueWaitPre,
 	QueueWaitMinutes, QueueWaitLessThanMinute, QueueTimeout, QueueConnecting,
-	WhisperCall, HoldPre, HoldOneMinute, HoldMinutes, HoldApology, AgentReady, AgentNotReady, Music,
+	WhisperCall, HoldPre, HoldOneMinute, HoldMinutes, HoldApology, TransferWait, TransferFailed, AgentReady, AgentNotReady, Music,
 }, numberIDs)
 
 // idIndex maps each ID to its place in ids; Get runs on every play, so it

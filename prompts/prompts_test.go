@@ -287,7 +287,7 @@ func TestIDsAreStableAndKnown(t *testing.T) {
 		"queue_welcome", "queue_reassurance", "queue_position_first", "queue_position_one",
 		"queue_position_pre", "queue_position_post", "queue_wait_one_minute", "queue_wait_pre",
 		"queue_wait_minutes", "queue_wait_less_than_minute", "queue_timeout", "queue_connecting",
-		"whisper_call", "hold_pre", "hold_one_minute", "hold_minutes", "hold_apology", "agent_ready", "agent_not_ready", "music",
+		"whisper_call", "hold_pre", "hold_one_minute", "hold_minutes", "hold_apology", "transfer_wait", "transfer_failed", "agent_ready", "agent_not_ready", "music",
 		"num_0", "num_1", "num_2", "num_3", "num_4", "num_5", "num_6", "num_7", "num_8", "num_9",
 		"num_10", "num_11", "num_12", "num_13", "num_14", "num_15", "num_16", "num_17", "num_18", "num_19",
 		"num_20", "num_30", "num_40", "num_50", "num_60", "num_70", "num_80", "num_90", "num_100",

@@ -38,7 +38,23 @@ func (d agentDialer) DialAgent(ctx context.Context, a callflow.AgentCall) (callf
 	if err != nil {
 		return nil, err
 	}
-	return leg, nil
+	return agentLeg{leg}, nil
+}
+
+// agentLeg gives the flow the leg's transfer requests as callflow
+// Transfers.
+type agentLeg struct{ *sip.OutboundCall }
+
+func (l agentLeg) OnTransfer(f func(callflow.Transfer)) {
+	l.OutboundCall.OnRefer(func(r *sip.Refer) {
+		if r.Replaces {
+			// Attended transfer (REFER with Replaces) is not supported
+			// yet: refuse it in the NOTIFY, the call goes on.
+			_ = r.Notify(context.Background(), 501, "Not Implemented", true)
+			return
+		}
+		f(r)
+	})
 }
 
 // MessageAgent sends a text to the agent's registered phone (SIP MESSAGE,
