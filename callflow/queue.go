@@ -151,6 +151,13 @@ func (r *ringing) drop(c *call) {
 // most the queue's ring cycles (R1); the first to answer wins. Every
 // result is reported to the queue and recorded.
 func (c *call) ringOffer(entry *queue.Entry, q config.Queue, offer queue.Offer) *ringing {
+	return c.ringFirst(q, offer.Agents, func(r *ringing) { c.attempt(entry, q.Name, r) })
+}
+
+// ringFirst rings users at once for at most the queue's ring cycles and
+// returns the first to answer (nil if none); report sees every other
+// result as it comes, then the winner's.
+func (c *call) ringFirst(q config.Queue, users []string, report func(*ringing)) *ringing {
 	ringCtx, stop := context.WithCancelCause(c.ctx)
 	defer stop(nil)
 	budget := c.clock.NewTimer(time.Duration(q.RingCycles) * c.cfg.Ring.Cycle())
@@ -163,12 +170,12 @@ func (c *call) ringOffer(entry *queue.Entry, q config.Queue, offer queue.Offer) 
 		}
 	}()
 
-	results := make(chan *ringing, len(offer.Agents))
-	for _, user := range offer.Agents {
+	results := make(chan *ringing, len(users))
+	for _, user := range users {
 		go func() { results <- c.ringAgent(ringCtx, q.Name, user) }()
 	}
 	var won *ringing
-	for range offer.Agents {
+	for range users {
 		r := <-results
 		if r.result == queue.Answered {
 			if won == nil {
@@ -176,13 +183,13 @@ func (c *call) ringOffer(entry *queue.Entry, q config.Queue, offer queue.Offer) 
 				stop(errAnsweredElsewhere)
 				continue
 			}
-			r.drop(c) // ring_all: a second phone picked up too late
+			r.drop(c) // a second phone picked up too late
 			r.result = queue.Cancelled
 		}
-		c.attempt(entry, q.Name, r)
+		report(r)
 	}
 	if won != nil {
-		c.attempt(entry, q.Name, won)
+		report(won)
 	}
 	return won
 }

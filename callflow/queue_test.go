@@ -308,19 +308,25 @@ func TestAgentHoldKeepsTheCallerInformedAndAlertsPastThePromise(t *testing.T) {
 // transfer target, answering when the test closes bob.answer.
 func transferHarness(t *testing.T) (*harness, *fakeAgentLeg, *fakeAgentLeg, *fakeDialer, chan struct{}) {
 	cfg := config.Default()
-	cfg.Agents = []config.Agent{{User: "1001", Password: "x"}, {User: "1002", Password: "y"}}
+	cfg.Agents = []config.Agent{{User: "1001", Password: "x"}, {User: "1002", Password: "y"}, {User: "2001", Password: "z"}}
+	sup := config.NewQueue("supervisors")
+	cfg.Queues = append(cfg.Queues, sup)
 	h := &harness{t: t, clk: newFakeClock(shanghai9am), leg: newFakeLeg(), journal: &fakeJournal{}, done: make(chan struct{})}
 	h.media = newFakeMedia(catalogue(t))
-	m, err := queue.New(queue.Config{Queues: []queue.QueueConfig{{Name: "support"}},
-		Agents: []queue.AgentConfig{{User: "1001", Queues: []string{"support"}}, {User: "1002", Queues: []string{"support"}}}}, h.clk)
+	m, err := queue.New(queue.Config{Queues: []queue.QueueConfig{{Name: "support"}, {Name: "supervisors"}},
+		Agents: []queue.AgentConfig{{User: "1001", Queues: []string{"support"}}, {User: "1002", Queues: []string{"support"}},
+			{User: "2001", Queues: []string{"supervisors"}}}}, h.clk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.Login("1001")
+	m.Login("2001") // a supervisor, serving only the supervisors group
 	alice := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}
 	close(alice.answer)
 	bob := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}
-	dialer := &fakeDialer{legs: map[string]*fakeAgentLeg{"1001": alice, "1002": bob}}
+	supervisor := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}
+	close(supervisor.answer)
+	dialer := &fakeDialer{legs: map[string]*fakeAgentLeg{"1001": alice, "1002": bob, "2001": supervisor}}
 	bridged := make(chan struct{}, 4)
 	eng, err := New(Options{Config: cfg, Prompts: catalogue(t), Journal: h.journal, Clock: h.clk, Queues: m, Agents: dialer,
 		NewMedia: func(id string) (Media, error) {
@@ -402,6 +408,33 @@ func TestFailedTransferReturnsTheCallerToTheAgent(t *testing.T) {
 	h.leg.callerHangsUp()
 	rec := h.finished()
 	if rec.Agent != "1001" || len(rec.Transfers) != 1 || rec.Transfers[0].Result != "no_answer" || rec.Transfers[0].RingMS != 15000 {
+		t.Fatalf("record agent %q transfers %+v", rec.Agent, rec.Transfers)
+	}
+}
+
+// R11: escalation to a group. A transfer to "supervisors" (a queue name)
+// rings the ready members of that group; the supervisor who answers gets
+// the caller.
+func TestTransferToAGroupRingsItsReadyMembers(t *testing.T) {
+	h, alice, _, dialer, bridged := transferHarness(t)
+	tr := &fakeTransfer{to: "supervisors"}
+	alice.onTransfer(tr)
+	h.eventually("success NOTIFY", func() bool { return slices.Equal(tr.statuses(), []int{100, 200}) })
+	alice.agentHangsUp()
+	select {
+	case <-bridged:
+	case <-time.After(3 * time.Second):
+		t.Fatalf("caller never bridged to the supervisor: %v", h.journal.eventTypes())
+	}
+	if got := dialer.rungSoFar(); !slices.Equal(got, []string{"1001", "2001"}) {
+		t.Fatalf("rung %v, want Alice then the supervisor 2001", got)
+	}
+	h.eventually("connected to the supervisor", func() bool {
+		return strings.Count(strings.Join(h.journal.eventTypes(), ","), "connected") == 2
+	})
+	h.leg.callerHangsUp()
+	rec := h.finished()
+	if rec.Agent != "2001" || len(rec.Transfers) != 1 || rec.Transfers[0].To != "supervisors:2001" || rec.Transfers[0].Result != "completed" {
 		t.Fatalf("record agent %q transfers %+v", rec.Agent, rec.Transfers)
 	}
 }

@@ -3,6 +3,7 @@ package callflow
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/hotline-dev/hotline/calllog"
@@ -59,26 +60,43 @@ func (c *call) supervisedTransfer(q config.Queue, from *ringing, t Transfer) (*r
 		c.rec.Prompts = append(c.rec.Prompts, played...)
 	}
 
-	ringCtx, cancelRing := context.WithCancelCause(c.ctx)
-	budget := c.clock.NewTimer(time.Duration(q.RingCycles) * c.cfg.Ring.Cycle())
-	go func() {
-		select {
-		case <-budget.C():
-			cancelRing(errRingTimeout)
-		case <-ringCtx.Done():
+	// R11: a target naming a queue (e.g. supervisors) is a group: its
+	// ready members ring together; otherwise it is one agent.
+	targets := []string{target}
+	group := false
+	if _, ok := c.cfg.QueueByName(target); ok {
+		group = true
+		targets = targets[:0]
+		for _, a := range c.e.opts.Queues.Agents() {
+			if a.State == queue.Ready && a.User != from.user && slices.Contains(a.Queues, target) {
+				targets = append(targets, a.User)
+			}
 		}
-	}()
-	r := c.ringAgent(ringCtx, q.Name, target)
-	budget.Stop()
-	cancelRing(nil)
+	}
+	r := &ringing{user: target, result: queue.Failed}
+	if len(targets) > 0 {
+		var last *ringing
+		won := c.ringFirst(q, targets, func(x *ringing) { last = x })
+		if won != nil {
+			r = won
+		} else if last != nil {
+			r = last
+		}
+	}
 	stop()
 
-	attempt := calllog.TransferAttempt{From: from.user, To: target, Result: string(r.result), RingMS: r.rang.Milliseconds()}
+	attempt := calllog.TransferAttempt{From: from.user, To: r.user, Result: string(r.result), RingMS: r.rang.Milliseconds()}
+	if group {
+		attempt.To = target + ":" + r.user
+		if len(targets) == 0 {
+			attempt.To = target
+		}
+	}
 	defer func() {
 		attempt.TotalMS = c.clock.Now().Sub(started).Milliseconds()
 		c.rec.Transfers = append(c.rec.Transfers, attempt)
 		c.e.opts.QueueMetrics.Transfer(q.Name, attempt.Result)
-		c.event("transfer_end", "from", from.user, "to", target, "result", attempt.Result)
+		c.event("transfer_end", "from", from.user, "to", attempt.To, "result", attempt.Result)
 	}()
 	if r.result == queue.Answered {
 		attempt.Result = "completed"
