@@ -57,17 +57,7 @@ func (c *call) endHold(q config.Queue, r *ringing, h *holdState) {
 
 func (c *call) holdAudio(ctx context.Context, q config.Queue, r *ringing, h *holdState) {
 	cat := c.e.opts.Prompts
-	play := func(ids ...prompts.ID) bool {
-		pt := uint8(c.payloadType.Load())
-		clips := make([][]byte, 0, len(ids))
-		for _, id := range ids {
-			if a := cat.Get(id); a != nil {
-				clips = append(clips, a.Payload(pt))
-				h.played = append(h.played, string(id))
-			}
-		}
-		return c.media.Play(ctx, clips...) == nil
-	}
+	play := func(ids ...prompts.ID) bool { return c.playBeside(ctx, &h.played, ids...) }
 	if !play(cat.HoldPromise(q.HoldPromise)...) {
 		return
 	}

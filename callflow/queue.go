@@ -445,16 +445,8 @@ func (a *queueAudio) run(ctx context.Context, entry *queue.Entry, q config.Queue
 	cat := c.e.opts.Prompts
 	metrics := c.e.opts.QueueMetrics
 	play := func(kind string, ids ...prompts.ID) bool {
-		pt := uint8(c.payloadType.Load())
-		clips := make([][]byte, 0, len(ids))
-		for _, id := range ids {
-			if au := cat.Get(id); au != nil {
-				clips = append(clips, au.Payload(pt))
-				a.played = append(a.played, string(id))
-			}
-		}
 		metrics.Announced(q.Name, kind)
-		return c.media.Play(ctx, clips...) == nil
+		return c.playBeside(ctx, &a.played, ids...)
 	}
 	positionAndWait := func() []prompts.ID {
 		pos := entry.Position()
@@ -529,4 +521,20 @@ func (c *call) musicUntil(ctx context.Context, due time.Time, music *prompts.Aud
 	stopMusic()
 	<-musicDone
 	return ctx.Err() == nil
+}
+
+// playBeside plays prompts to the caller from an audio goroutine running
+// beside the flow (queue or hold audio); the IDs it plays are collected
+// in played, which the flow merges into the record once that goroutine
+// has stopped. It reports whether the audio may go on.
+func (c *call) playBeside(ctx context.Context, played *[]string, ids ...prompts.ID) bool {
+	pt := uint8(c.payloadType.Load())
+	clips := make([][]byte, 0, len(ids))
+	for _, id := range ids {
+		if a := c.e.opts.Prompts.Get(id); a != nil {
+			clips = append(clips, a.Payload(pt))
+			*played = append(*played, string(id))
+		}
+	}
+	return c.media.Play(ctx, clips...) == nil
 }

@@ -423,6 +423,14 @@ func (c *InboundCall) handleUpdate(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (c *InboundCall) handleInfo(req *sip.Request, tx sip.ServerTransaction) {
+	c.srv.takeInfoDigit(req, tx, c.digits)
+}
+
+// takeInfoDigit answers a SIP INFO carrying a key press
+// (application/dtmf-relay or application/dtmf) and delivers the key; any
+// other body is refused with 415 and an Accept header, an empty one with
+// 400.
+func (s *Server) takeInfoDigit(req *sip.Request, tx sip.ServerTransaction, digits chan<- byte) {
 	ct := ""
 	if h := req.ContentType(); h != nil {
 		ct = strings.ToLower(strings.TrimSpace(strings.Split(h.Value(), ";")[0]))
@@ -434,16 +442,16 @@ func (c *InboundCall) handleInfo(req *sip.Request, tx sip.ServerTransaction) {
 	case "application/dtmf":
 		key, ok = normaliseKey(strings.TrimSpace(string(req.Body())))
 	default:
-		c.srv.respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
+		s.respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
 		return
 	}
 	if !ok {
-		c.srv.respond(tx, req, 400, "Bad Request", warning("no DTMF signal in the body"))
+		s.respond(tx, req, 400, "Bad Request", warning("no DTMF signal in the body"))
 		return
 	}
-	c.srv.respond(tx, req, 200, "OK")
+	s.respond(tx, req, 200, "OK")
 	select {
-	case c.digits <- key:
+	case digits <- key:
 	default:
 	}
 }

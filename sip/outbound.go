@@ -278,19 +278,7 @@ func (o *OutboundCall) handleReInvite(req *sip.Request, tx sip.ServerTransaction
 }
 
 func (o *OutboundCall) handleInfo(req *sip.Request, tx sip.ServerTransaction) {
-	key, ok := parseDTMFRelay(string(req.Body()))
-	if !ok {
-		key, ok = normaliseKey(strings.TrimSpace(string(req.Body())))
-	}
-	if !ok {
-		o.srv.respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/dtmf-relay, application/dtmf"))
-		return
-	}
-	o.srv.respond(tx, req, 200, "OK")
-	select {
-	case o.digits <- key:
-	default:
-	}
+	o.srv.takeInfoDigit(req, tx, o.digits)
 }
 
 func (s *Server) lookupOutbound(req *sip.Request) *OutboundCall {
