@@ -52,6 +52,8 @@ type Media interface {
 	// AllowQuiet suspends the RTP inactivity check while a phone on hold
 	// may send nothing.
 	AllowQuiet(on bool)
+	// KeepDigits keeps this leg's key presses out of the bridge relay.
+	KeepDigits(on bool)
 	LegSummary() (analysis.LegSummary, bool)
 	ConversationSummary() (analysis.ConversationSummary, bool)
 	Digits() <-chan byte

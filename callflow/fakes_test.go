@@ -257,6 +257,7 @@ func (m *fakeMedia) Converse(c *analysis.Conversation) {
 func (m *fakeMedia) SpeechEvents() <-chan analysis.Event { return m.speechEvts }
 func (m *fakeMedia) SetHold(on bool)                     { m.mu.Lock(); m.held = on; m.mu.Unlock() }
 func (m *fakeMedia) AllowQuiet(on bool)                  {}
+func (m *fakeMedia) KeepDigits(on bool)                  {}
 func (m *fakeMedia) LegSummary() (analysis.LegSummary, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

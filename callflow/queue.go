@@ -24,6 +24,8 @@ type AgentLeg interface {
 	OnMediaChange(func(sip.Offer))
 	// OnTransfer sees the phone's transfer requests (REFER).
 	OnTransfer(func(Transfer))
+	// Digits delivers the keys the phone sent by SIP INFO.
+	Digits() <-chan byte
 	Hangup(ctx context.Context) error
 	Done() <-chan struct{}
 	Release()
@@ -287,6 +289,9 @@ func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID
 	holds := make(chan bool, 4)
 	transfers := make(chan Transfer, 1)
 	listen := func(r *ringing) {
+		// The agent's keys are feature codes for the server (*3: hold),
+		// never relayed to the caller.
+		r.media.KeepDigits(true)
 		r.leg.OnMediaChange(func(o sip.Offer) {
 			if !o.Remote.Addr().IsUnspecified() {
 				if err := r.media.Configure(o.Remote, o.PayloadType, o.DTMFPayloadType); err != nil {
@@ -308,6 +313,7 @@ func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID
 	}
 	listen(r)
 	var hold *holdState
+	var code []byte // an agent's feature code being keyed
 	defer func() {
 		if hold != nil {
 			c.endHold(q, r, hold)
@@ -328,6 +334,12 @@ func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID
 			r.drop(c)
 			c.event("complete_caller", "agent", r.user, "talk_ms", strconv.FormatInt(c.rec.TalkTime.Milliseconds(), 10))
 			return notServed, "", context.Cause(c.ctx)
+		case k := <-r.media.Digits():
+			hold = c.agentKey(q, r, &code, k, hold)
+			continue
+		case k := <-r.leg.Digits():
+			hold = c.agentKey(q, r, &code, k, hold)
+			continue
 		case on := <-holds:
 			switch {
 			case on && hold == nil:
@@ -537,4 +549,34 @@ func (c *call) playBeside(ctx context.Context, played *[]string, ids ...prompts.
 		}
 	}
 	return c.media.Play(ctx, clips...) == nil
+}
+
+// featureHold is the agent's code for hold and resume on phones without a
+// hold button.
+const featureHold = "*3"
+
+// agentKey collects an agent's key presses (RFC 4733 or SIP INFO) into
+// feature codes, none of them relayed to the caller: *3 puts the caller
+// on hold or takes them off it, for phones without a hold button. It
+// returns the hold in force afterwards.
+func (c *call) agentKey(q config.Queue, r *ringing, code *[]byte, k byte, hold *holdState) *holdState {
+	if k == '*' {
+		*code = append((*code)[:0], k)
+		return hold
+	}
+	if len(*code) == 0 {
+		return hold // a stray key: consumed, never relayed
+	}
+	*code = append(*code, k)
+	done := string(*code)
+	*code = (*code)[:0]
+	c.event("agent_feature_code", "agent", r.user, "code", done)
+	if done != featureHold {
+		return hold
+	}
+	if hold == nil {
+		return c.startHold(q, r)
+	}
+	c.endHold(q, r, hold)
+	return nil
 }

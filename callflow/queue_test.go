@@ -26,10 +26,12 @@ type fakeAgentLeg struct {
 	mu         sync.Mutex
 	onMedia    func(sip.Offer)
 	onTransfer func(Transfer)
+	keys       chan byte // SIP INFO keys from the phone
 }
 
 func (l *fakeAgentLeg) OnMediaChange(f func(sip.Offer)) { l.mu.Lock(); l.onMedia = f; l.mu.Unlock() }
 func (l *fakeAgentLeg) OnTransfer(f func(Transfer))     { l.mu.Lock(); l.onTransfer = f; l.mu.Unlock() }
+func (l *fakeAgentLeg) Digits() <-chan byte             { return l.keys }
 
 // fakeTransfer is the agent phone's REFER; it keeps the NOTIFYs.
 type fakeTransfer struct {
@@ -321,7 +323,7 @@ func transferHarness(t *testing.T) (*harness, *fakeAgentLeg, *fakeAgentLeg, *fak
 	}
 	m.Login("1001")
 	m.Login("2001") // a supervisor, serving only the supervisors group
-	alice := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}
+	alice := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{}), keys: make(chan byte, 8)}
 	close(alice.answer)
 	bob := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}
 	supervisor := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}
@@ -436,5 +438,30 @@ func TestTransferToAGroupRingsItsReadyMembers(t *testing.T) {
 	rec := h.finished()
 	if rec.Agent != "2001" || len(rec.Transfers) != 1 || rec.Transfers[0].To != "supervisors:2001" || rec.Transfers[0].Result != "completed" {
 		t.Fatalf("record agent %q transfers %+v", rec.Agent, rec.Transfers)
+	}
+}
+
+// R3 on a phone without a hold button: the agent keys *3 (here by SIP
+// INFO) to hold and again to resume; the keys are events for the server.
+func TestAgentFeatureCodeStar3TogglesHold(t *testing.T) {
+	h, alice, _, _, _ := transferHarness(t)
+	alice.keys <- '*'
+	alice.keys <- '3'
+	h.eventually("hold prompt", func() bool { return slices.Contains(h.media.playedIDs(), prompts.HoldPre) })
+	if !h.media.held {
+		t.Fatal("*3 did not put the caller on hold")
+	}
+	h.clk.advance(10 * time.Second)
+	alice.keys <- '*'
+	alice.keys <- '3'
+	h.eventually("unhold", func() bool { return slices.Contains(h.journal.eventTypes(), "unhold") })
+	alice.keys <- '7' // a stray key: consumed, nothing happens
+	h.leg.callerHangsUp()
+	rec := h.finished()
+	if rec.HoldCount != 1 || rec.HoldTotal != 10*time.Second {
+		t.Fatalf("record holds %d for %v, want 1 for 10s", rec.HoldCount, rec.HoldTotal)
+	}
+	if n := strings.Count(strings.Join(h.journal.eventTypes(), ","), "agent_feature_code"); n != 2 {
+		t.Fatalf("%d feature-code events, want 2", n)
 	}
 }

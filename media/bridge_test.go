@@ -778,3 +778,27 @@ func FuzzBridgedHandlePacket(f *testing.F) {
 		}
 	})
 }
+
+// An agent's feature codes are for the server: with KeepDigits on the
+// agent's leg, its key presses are reported there and never reach the
+// caller.
+func TestKeptDigitsAreReportedButNotRelayed(t *testing.T) {
+	bp := newBridgedPair(t, PayloadPCMU, PayloadPCMU, 101, 101)
+	bp.a.KeepDigits(true) // here the "caller" side plays the agent
+	var seq uint16
+	sendKeyPress(bp.caller.peer, bp.a.localAddr(), &seq, 5000, 10) // '*'
+	time.Sleep(150 * time.Millisecond)
+	select {
+	case d := <-bp.a.Digits():
+		if d != '*' {
+			t.Fatalf("reported %q, want *", d)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("the key was not reported on its own leg")
+	}
+	for _, r := range bp.agent.packets() {
+		if r.PayloadType == 101 {
+			t.Fatal("a kept key press was relayed to the other leg")
+		}
+	}
+}

@@ -95,7 +95,7 @@ func (s *Session) handlePacket(b []byte, src netip.AddrPort, now int64) {
 	}
 	if d := s.out.Load(); d != nil {
 		switch {
-		case isDTMF:
+		case isDTMF && !s.keepDigits.Load():
 			d.pushEvent(pkt.Payload, pkt.Timestamp, pkt.Marker)
 		case pt == audioPT:
 			d.pushAudio(pkt.Payload, pkt.Timestamp, pt)

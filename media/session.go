@@ -86,7 +86,10 @@ type Session struct {
 	// quietAllowed suspends the inactivity check: a phone that holds the
 	// call may send no RTP at all (baresip does not), and that is not a
 	// vanished leg.
-	quietAllowed                         atomic.Bool
+	quietAllowed atomic.Bool
+	// keepDigits keeps this leg's key presses out of the bridge relay: an
+	// agent's feature codes are for the server, not the caller.
+	keepDigits                           atomic.Bool
 	sent, received, dropped, digitsDrops atomic.Uint64
 
 	// Speech analysis (see analyse.go). alock is the lock of an, shared
@@ -349,6 +352,12 @@ func (s *Session) AllowQuiet(on bool) {
 	}
 	s.quietAllowed.Store(on)
 }
+
+// KeepDigits (true) stops relaying the telephone-events this session
+// receives to the session it is bridged to; they are still reported on
+// Digits. An agent's feature codes are consumed by the server, never
+// heard by the caller.
+func (s *Session) KeepDigits(on bool) { s.keepDigits.Store(on) }
 
 // Inactive is closed once when no valid RTP has arrived for the engine's
 // InactivityTimeout since Start or the last packet. Sending continues; the
