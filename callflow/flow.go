@@ -204,6 +204,9 @@ func (c *call) talk() {
 		apology := prompts.NoAgent
 		if queueName != "" && c.e.opts.Queues != nil {
 			outcome, sorry, err := c.waitInQueue(queueName)
+			for err == nil && outcome == requeued {
+				outcome, sorry, err = c.waitInQueue(queueName)
+			}
 			if err != nil {
 				return
 			}

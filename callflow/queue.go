@@ -63,6 +63,9 @@ const (
 	talkedAgentLeft queueOutcome = iota
 	// notServed: no agent; the caller hears the apology, then the closing.
 	notServed
+	// requeued: a transfer failed after its agent left and the agent
+	// could not be rung back: the caller waits in the queue again.
+	requeued
 )
 
 // waitInQueue is R10 and R1 for agents: the caller waits hearing music,
@@ -266,7 +269,12 @@ func resultOfStatus(status int) queue.Result {
 func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID, error) {
 	c.rec.Agent = r.user
 	c.rec.WrapUp = q.WrapUp
-	defer func() { c.e.opts.Queues.CallEnded(r.user) }() // r changes on a transfer
+	agentFreed := false // CallEnded already told for the current r
+	defer func() {
+		if !agentFreed {
+			c.e.opts.Queues.CallEnded(r.user) // r changes on a transfer
+		}
+	}()
 	if q.Whisper {
 		c.whisper(r, q.Name)
 	}
@@ -358,16 +366,43 @@ func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID
 			if err != nil {
 				continue // the caller hung up meanwhile: the loop sees it
 			}
-			if next == nil {
+			if next == nil && !legGone(r) {
 				continue // failed: the caller is back with the same agent
 			}
-			// The caller now talks to the target: the first agent's part
-			// of the call is over.
-			c.speech.disconnectAgent(r.media)
-			stopBridge()
-			c.e.opts.Queues.CallEnded(r.user)
-			r.leaveAfterTransfer(c)
-			r = next
+			if next == nil {
+				// R4's guarantee: the agent left during the failed
+				// transfer. Ring them back; failing that, the caller
+				// waits in the queue again. Never dropped.
+				c.event("transfer_agent_gone", "agent", r.user)
+				c.speech.disconnectAgent(r.media)
+				stopBridge()
+				c.e.opts.Queues.CallEnded(r.user)
+				r.leg.Release()
+				r.media.Close()
+				back := c.ringFirst(q, []string{r.user}, func(x *ringing) {
+					c.event("ring_back", "agent", x.user, "result", string(x.result))
+				})
+				if back == nil {
+					agentFreed = true
+					if c.stopped() {
+						return notServed, "", context.Cause(c.ctx)
+					}
+					c.event("returned_to_queue", "queue", q.Name)
+					c.rec.TalkTime = c.clock.Now().Sub(connected)
+					agentFreed = true
+					return requeued, "", nil
+				}
+				c.event("returned_to_agent", "agent", back.user)
+				r = back
+			} else {
+				// The caller now talks to the target: the first agent's
+				// part of the call is over.
+				c.speech.disconnectAgent(r.media)
+				stopBridge()
+				c.e.opts.Queues.CallEnded(r.user)
+				r.leaveAfterTransfer(c)
+				r = next
+			}
 			if stopBridge, err = c.e.opts.Bridge(c.media, r.media); err != nil {
 				c.log.Error("bridge to the transfer target failed", "agent", r.user, "error", err)
 				r.drop(c)
@@ -579,4 +614,14 @@ func (c *call) agentKey(q config.Queue, r *ringing, code *[]byte, k byte, hold *
 	}
 	c.endHold(q, r, hold)
 	return nil
+}
+
+// legGone reports whether the agent's leg has ended.
+func legGone(r *ringing) bool {
+	select {
+	case <-r.leg.Done():
+		return true
+	default:
+		return false
+	}
 }

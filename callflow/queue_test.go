@@ -87,6 +87,7 @@ func (l *fakeAgentLeg) agentHangsUp()         { l.once.Do(func() { close(l.done)
 type fakeDialer struct {
 	mu       sync.Mutex
 	legs     map[string]*fakeAgentLeg
+	later    map[string][]*fakeAgentLeg // legs for later calls to the same phone
 	rung     []string
 	messages []string
 }
@@ -108,6 +109,10 @@ func (d *fakeDialer) DialAgent(_ context.Context, a AgentCall) (AgentLeg, error)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.rung = append(d.rung, a.User)
+	if next := d.later[a.User]; len(next) > 0 {
+		d.later[a.User] = next[1:]
+		return next[0], nil
+	}
 	return d.legs[a.User], nil
 }
 
@@ -463,5 +468,41 @@ func TestAgentFeatureCodeStar3TogglesHold(t *testing.T) {
 	}
 	if n := strings.Count(strings.Join(h.journal.eventTypes(), ","), "agent_feature_code"); n != 2 {
 		t.Fatalf("%d feature-code events, want 2", n)
+	}
+}
+
+// R4's guarantee: the transferring agent hangs up while the target rings
+// and the target never answers. The caller is not dropped: the agent is
+// rung back and talks to the caller again.
+func TestFailedTransferAfterTheAgentLeftRingsTheAgentBack(t *testing.T) {
+	h, alice, _, dialer, bridged := transferHarness(t)
+	aliceAgain := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{}), keys: make(chan byte, 8)}
+	close(aliceAgain.answer)
+	dialer.mu.Lock()
+	dialer.later = map[string][]*fakeAgentLeg{"1001": {aliceAgain}}
+	dialer.mu.Unlock()
+	tr := &fakeTransfer{to: "1002"}
+	alice.onTransfer(tr)
+	h.eventually("target ringing", func() bool {
+		return strings.Count(strings.Join(h.journal.eventTypes(), ","), "agent_ringing") == 2 && h.clk.pending() > 0
+	})
+	alice.agentHangsUp()
+	h.clk.advance(15 * time.Second)
+	select {
+	case <-bridged:
+	case <-time.After(3 * time.Second):
+		t.Fatalf("caller never reconnected: %v", h.journal.eventTypes())
+	}
+	if got := dialer.rungSoFar(); !slices.Equal(got, []string{"1001", "1002", "1001"}) {
+		t.Fatalf("rung %v, want Alice, Bob, then Alice again", got)
+	}
+	if _, _, hungUp := h.leg.state(); hungUp {
+		t.Fatal("the caller was dropped")
+	}
+	h.eventually("returned to agent", func() bool { return slices.Contains(h.journal.eventTypes(), "returned_to_agent") })
+	h.leg.callerHangsUp()
+	rec := h.finished()
+	if rec.Agent != "1001" || len(rec.Transfers) != 1 || rec.Transfers[0].Result != "no_answer" || rec.HangupBy != calllog.HangupCaller {
+		t.Fatalf("record agent %q transfers %+v hangup_by %q", rec.Agent, rec.Transfers, rec.HangupBy)
 	}
 }
