@@ -389,7 +389,6 @@ func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID
 					}
 					c.event("returned_to_queue", "queue", q.Name)
 					c.rec.TalkTime = c.clock.Now().Sub(connected)
-					agentFreed = true
 					return requeued, "", nil
 				}
 				c.event("returned_to_agent", "agent", back.user)
