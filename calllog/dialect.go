@@ -53,6 +53,10 @@ type dialect struct {
 
 	selectRecent string
 	selectRecord string
+	// selectArrived returns the records of calls that arrived in
+	// [?1, ?2) (unix ms), of queue ?3 or of every call when ?3 is empty,
+	// oldest arrival first (Store.Report).
+	selectArrived string
 }
 
 // recordColumns is the column list shared by insertRecord and the selects, in
@@ -97,6 +101,9 @@ ON CONFLICT (call_id) DO NOTHING`,
 
 	selectRecent: `SELECT ` + recordColumns + ` FROM records ORDER BY end_ms DESC, id DESC LIMIT ?`,
 	selectRecord: `SELECT ` + recordColumns + ` FROM records WHERE call_id = ?`,
+	selectArrived: `SELECT ` + recordColumns + ` FROM records
+WHERE arrival_ms >= ?1 AND arrival_ms < ?2 AND (?3 = '' OR queue = ?3)
+ORDER BY arrival_ms, id`,
 }
 
 // sqliteDSN builds a file: URI so that SQLite's own mode=ro is honoured and

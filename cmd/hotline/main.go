@@ -35,6 +35,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return calls(args[1:], stdout, stderr)
 	case "agents":
 		return agentsCmd(args[1:], stdout, stderr)
+	case "report":
+		return report(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "hotline %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
@@ -55,6 +57,8 @@ func usage(w io.Writer) {
       report every problem in a config file as file:line: key: message
   hotline calls [--last N] [--json] [--config FILE] [--db PATH]
       list recent call records
+  hotline report [--from T] [--to T] [--queue Q] [--json] [--config FILE] [--db PATH]
+      call-centre KPIs of the calls that arrived in [from, to), exactly from the records
   hotline agents [--json] [--config FILE] [--http ADDR]
       list the running server's agents with state and time in state
   hotline version
