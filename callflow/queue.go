@@ -269,10 +269,15 @@ func resultOfStatus(status int) queue.Result {
 func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID, error) {
 	c.rec.Agent = r.user
 	c.rec.WrapUp = q.WrapUp
-	agentFreed := false // CallEnded already told for the current r
+	// endAgent ends an agent's part of the call: wrap-up, then ready.
+	endAgent := func(user string) {
+		c.e.opts.Queues.CallEnded(user)
+		c.e.opts.QueueMetrics.WrapUp(q.Name, q.WrapUp)
+	}
+	agentFreed := false // endAgent already ran for the current r
 	defer func() {
 		if !agentFreed {
-			c.e.opts.Queues.CallEnded(r.user) // r changes on a transfer
+			endAgent(r.user) // r changes on a transfer
 		}
 	}()
 	if q.Whisper {
@@ -376,7 +381,7 @@ func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID
 				c.event("transfer_agent_gone", "agent", r.user)
 				c.speech.disconnectAgent(r.media)
 				stopBridge()
-				c.e.opts.Queues.CallEnded(r.user)
+				endAgent(r.user)
 				r.leg.Release()
 				r.media.Close()
 				back := c.ringFirst(q, []string{r.user}, func(x *ringing) {
@@ -398,7 +403,7 @@ func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID
 				// part of the call is over.
 				c.speech.disconnectAgent(r.media)
 				stopBridge()
-				c.e.opts.Queues.CallEnded(r.user)
+				endAgent(r.user)
 				r.leaveAfterTransfer(c)
 				r = next
 			}

@@ -28,6 +28,7 @@ type QueueRecorder struct {
 	holdTime         *prometheus.HistogramVec
 	overPromise      *prometheus.CounterVec
 	transfers        *prometheus.CounterVec
+	wrapUp           *prometheus.CounterVec
 	threeRingsBudget time.Duration
 }
 
@@ -80,9 +81,12 @@ func NewQueueRecorder(reg prometheus.Registerer, queues []string, ringOn, ringOf
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_transfers_total", Help: "Transfers agents started, by result (completed, no_answer, busy, refused, failed, abandoned; R4).",
 		}, []string{"queue", "result"}),
+		wrapUp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotline_wrap_up_seconds_total", Help: "After-call work time given to agents after their part of bridged calls (the queue's wrap_up).",
+		}, []string{"queue"}),
 		threeRingsBudget: 3 * (ringOn + ringOff),
 	}
-	reg.MustRegister(r.wait, r.answeredInRings, r.ringAttempts, r.talk, r.queueJoins, r.announcements, r.holds, r.holdTime, r.overPromise, r.transfers)
+	reg.MustRegister(r.wait, r.answeredInRings, r.ringAttempts, r.talk, r.queueJoins, r.announcements, r.holds, r.holdTime, r.overPromise, r.transfers, r.wrapUp)
 	for _, q := range queues {
 		for _, o := range QueueOutcomes {
 			r.wait.WithLabelValues(q, o)
@@ -101,6 +105,7 @@ func NewQueueRecorder(reg prometheus.Registerer, queues []string, ringOn, ringOf
 			r.transfers.WithLabelValues(q, res)
 		}
 		r.talk.WithLabelValues(q)
+		r.wrapUp.WithLabelValues(q)
 		r.queueJoins.WithLabelValues(q)
 	}
 	if src != nil {
@@ -212,5 +217,12 @@ func (r *QueueRecorder) HoldOverPromise(queue string) {
 func (r *QueueRecorder) Transfer(queue, result string) {
 	if r != nil {
 		r.transfers.WithLabelValues(queue, result).Inc()
+	}
+}
+
+// WrapUp adds the after-call work an agent was given after a call.
+func (r *QueueRecorder) WrapUp(queue string, d time.Duration) {
+	if r != nil {
+		r.wrapUp.WithLabelValues(queue).Add(d.Seconds())
 	}
 }
