@@ -25,13 +25,10 @@ func calls(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hotline calls: --last must be at least 1")
 		return 2
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := loadConfigForDB(*cfgPath, *dbPath)
 	if err != nil {
 		printConfigError(stderr, err)
 		return 1
-	}
-	if *dbPath != "" {
-		cfg.Database.Path = *dbPath
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -56,6 +53,16 @@ func calls(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// loadConfigForDB loads the config of a command that reads the call log;
+// --db, when given, overrides database.path.
+func loadConfigForDB(cfgPath, dbPath string) (*config.Config, error) {
+	cfg, err := loadConfig(cfgPath)
+	if err == nil && dbPath != "" {
+		cfg.Database.Path = dbPath
+	}
+	return cfg, err
 }
 
 func loadConfig(path string) (*config.Config, error) {

@@ -39,13 +39,10 @@ func reportAt(now time.Time, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hotline report: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := loadConfigForDB(*cfgPath, *dbPath)
 	if err != nil {
 		printConfigError(stderr, err)
 		return 1
-	}
-	if *dbPath != "" {
-		cfg.Database.Path = *dbPath
 	}
 	loc := cfg.Location
 	if loc == nil {
