@@ -392,6 +392,12 @@ func TestSupervisedTransferCompletesWhenTheTargetAnswers(t *testing.T) {
 	if rec.HangupBy != calllog.HangupCaller {
 		t.Fatalf("hangup_by %q: the first agent leaving on a transfer is not the agent hanging up first", rec.HangupBy)
 	}
+	events := strings.Join(h.journal.eventTypes(), ",")
+	for _, want := range []string{"transfer_start", "transfer_target_ringing", "transfer_target_answered", "transfer_completed", "transfer_end"} {
+		if !strings.Contains(events, want) {
+			t.Errorf("no %s event in %s", want, events)
+		}
+	}
 }
 
 // R4: when the target does not answer within three ring cycles, the phone
@@ -416,6 +422,12 @@ func TestFailedTransferReturnsTheCallerToTheAgent(t *testing.T) {
 	rec := h.finished()
 	if rec.Agent != "1001" || len(rec.Transfers) != 1 || rec.Transfers[0].Result != "no_answer" || rec.Transfers[0].RingMS != 15000 {
 		t.Fatalf("record agent %q transfers %+v", rec.Agent, rec.Transfers)
+	}
+	events := strings.Join(h.journal.eventTypes(), ",")
+	for _, want := range []string{"transfer_failed", "transfer_returned_to_agent"} {
+		if !strings.Contains(events, want) {
+			t.Errorf("no %s event in %s", want, events)
+		}
 	}
 }
 

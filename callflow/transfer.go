@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/hotline-dev/hotline/calllog"
@@ -75,6 +76,7 @@ func (c *call) supervisedTransfer(q config.Queue, from *ringing, t Transfer) (*r
 	}
 	r := &ringing{user: target, result: queue.Failed}
 	if len(targets) > 0 {
+		c.event("transfer_target_ringing", "to", target, "phones", strconv.Itoa(len(targets)))
 		var last *ringing
 		won := c.ringFirst(q, targets, func(x *ringing) { last = x })
 		if won != nil {
@@ -96,11 +98,14 @@ func (c *call) supervisedTransfer(q config.Queue, from *ringing, t Transfer) (*r
 		attempt.TotalMS = c.clock.Now().Sub(started).Milliseconds()
 		c.rec.Transfers = append(c.rec.Transfers, attempt)
 		c.e.opts.QueueMetrics.Transfer(q.Name, attempt.Result)
+		c.e.opts.QueueMetrics.TransferTime(q.Name, time.Duration(attempt.TotalMS)*time.Millisecond)
 		c.event("transfer_end", "from", from.user, "to", attempt.To, "result", attempt.Result)
 	}()
 	if r.result == queue.Answered {
 		attempt.Result = "completed"
+		c.event("transfer_target_answered", "to", r.user)
 		notify(200, "OK", true)
+		c.event("transfer_completed", "from", from.user, "to", r.user)
 		return r, nil
 	}
 	if c.stopped() {
@@ -119,6 +124,10 @@ func (c *call) supervisedTransfer(q config.Queue, from *ringing, t Transfer) (*r
 		status, reason = 408, "Request Timeout"
 	}
 	notify(status, reason, true)
+	c.event("transfer_failed", "from", from.user, "to", target, "reason", attempt.Result)
+	if !legGone(from) {
+		c.event("transfer_returned_to_agent", "agent", from.user)
+	}
 	// R4: a failed transfer never drops the caller: an apology, then the
 	// same agent again.
 	if a := c.e.opts.Prompts.Get(prompts.TransferFailed); a != nil {

@@ -29,6 +29,7 @@ type QueueRecorder struct {
 	overPromise      *prometheus.CounterVec
 	transfers        *prometheus.CounterVec
 	wrapUp           *prometheus.CounterVec
+	transferTime     *prometheus.HistogramVec
 	threeRingsBudget time.Duration
 }
 
@@ -84,9 +85,14 @@ func NewQueueRecorder(reg prometheus.Registerer, queues []string, ringOn, ringOf
 		wrapUp: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_wrap_up_seconds_total", Help: "After-call work time given to agents after their part of bridged calls (the queue's wrap_up).",
 		}, []string{"queue"}),
+		transferTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hotline_transfer_seconds",
+			Help:    "How long transfers took from the agent's request to the outcome (the caller's wait for the target, R4).",
+			Buckets: append(RingBuckets(ringOn, ringOff), 60),
+		}, []string{"queue"}),
 		threeRingsBudget: 3 * (ringOn + ringOff),
 	}
-	reg.MustRegister(r.wait, r.answeredInRings, r.ringAttempts, r.talk, r.queueJoins, r.announcements, r.holds, r.holdTime, r.overPromise, r.transfers, r.wrapUp)
+	reg.MustRegister(r.wait, r.answeredInRings, r.ringAttempts, r.talk, r.queueJoins, r.announcements, r.holds, r.holdTime, r.overPromise, r.transfers, r.wrapUp, r.transferTime)
 	for _, q := range queues {
 		for _, o := range QueueOutcomes {
 			r.wait.WithLabelValues(q, o)
@@ -106,6 +112,7 @@ func NewQueueRecorder(reg prometheus.Registerer, queues []string, ringOn, ringOf
 		}
 		r.talk.WithLabelValues(q)
 		r.wrapUp.WithLabelValues(q)
+		r.transferTime.WithLabelValues(q)
 		r.queueJoins.WithLabelValues(q)
 	}
 	if src != nil {
@@ -224,5 +231,12 @@ func (r *QueueRecorder) Transfer(queue, result string) {
 func (r *QueueRecorder) WrapUp(queue string, d time.Duration) {
 	if r != nil {
 		r.wrapUp.WithLabelValues(queue).Add(d.Seconds())
+	}
+}
+
+// TransferTime records how long a transfer took, request to outcome.
+func (r *QueueRecorder) TransferTime(queue string, d time.Duration) {
+	if r != nil {
+		r.transferTime.WithLabelValues(queue).Observe(d.Seconds())
 	}
 }
