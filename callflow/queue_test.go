@@ -187,6 +187,7 @@ func TestQueueRingsNextAgentAfterThreeRingsAndCallerOutlastsAgent(t *testing.T) 
 		t.Errorf("Alice is %s (%s), want not_ready (ring-no-answer)", st.State, st.Reason)
 	}
 	// R9: dead air on the bridged call alerts the agent's phone live.
+	h.eventually("connected", func() bool { return slices.Contains(h.journal.eventTypes(), "connected") })
 	h.media.speechEvts <- analysis.DeadAirStarted
 	h.eventually("dead-air MESSAGE to Bob", func() bool {
 		m := dialer.messagesSoFar()
