@@ -71,7 +71,7 @@ type Entry struct {
 	q        *queueState
 	callID   string
 	joined   time.Time
-	seq      uint64
+	seq      int64
 	posEntry int
 	offers   chan Offer
 
@@ -88,6 +88,17 @@ type Entry struct {
 // agent is free the first Offer is already waiting on Offers when Enqueue
 // returns. It returns ErrUnknownQueue for a queue that is not configured.
 func (m *Manager) Enqueue(queue, callID string) (*Entry, error) {
+	return m.enqueue(queue, callID, false)
+}
+
+// EnqueueFront puts a caller at the front of queue, ahead of everyone
+// waiting in any queue: a caller whose transfer failed after the agent
+// left was already served once and must not wait in line again (R4).
+func (m *Manager) EnqueueFront(queue, callID string) (*Entry, error) {
+	return m.enqueue(queue, callID, true)
+}
+
+func (m *Manager) enqueue(queue, callID string, front bool) (*Entry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	q, ok := m.queues[queue]
@@ -95,18 +106,38 @@ func (m *Manager) Enqueue(queue, callID string) (*Entry, error) {
 		return nil, fmt.Errorf("queue: enqueue in %q: %w", queue, ErrUnknownQueue)
 	}
 	now := m.clock.Now()
-	m.seq++
 	e := &Entry{
-		m: m, q: q, callID: callID, joined: now, seq: m.seq,
+		m: m, q: q, callID: callID, joined: now,
 		posEntry: len(q.entries) + 1,
 		offers:   make(chan Offer, 1),
 		offer:    make(map[string]*agent),
 		avoid:    make(map[string]time.Time),
 	}
-	q.entries = append(q.entries, e)
+	if front {
+		// Negative sequence numbers sort before every arrival; a later
+		// front entry goes behind an earlier one.
+		m.frontSeq++
+		e.seq = -(1 << 62) + m.frontSeq
+		at := m.frontCount(q)
+		e.posEntry = at + 1
+		q.entries = slices.Insert(q.entries, at, e)
+	} else {
+		m.seq++
+		e.seq = m.seq
+		q.entries = append(q.entries, e)
+	}
 	m.notifyLocked()
 	m.matchLocked(now)
 	return e, nil
+}
+
+// frontCount is how many entries of q were put at the front.
+func (m *Manager) frontCount(q *queueState) int {
+	n := 0
+	for n < len(q.entries) && q.entries[n].seq < 0 {
+		n++
+	}
+	return n
 }
 
 // Queue returns the queue's name.

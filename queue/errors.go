@@ -15,4 +15,7 @@ var (
 	// ErrInvalidConfig is returned by New when the configuration cannot be
 	// served (duplicate names, unknown strategy, an agent in a missing queue).
 	ErrInvalidConfig = errors.New("invalid queue configuration")
+	// ErrAgentBusy is returned by Claim for an agent already ringing or on
+	// a call: a transfer to them fails as busy (R4).
+	ErrAgentBusy = errors.New("agent busy")
 )

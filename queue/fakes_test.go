@@ -126,8 +126,11 @@ func invariants(m *Manager) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for u, a := range m.agents {
-		if (a.state == Ringing) != (a.offer != nil) {
-			return fmt.Errorf("agent %s: state %s but offer %v", u, a.state, a.offer != nil)
+		if (a.state == Ringing) != (a.offer != nil || a.claim != nil) {
+			return fmt.Errorf("agent %s: state %s but offer %v, claim %v", u, a.state, a.offer != nil, a.claim != nil)
+		}
+		if a.offer != nil && a.claim != nil {
+			return fmt.Errorf("agent %s both offered and claimed", u)
 		}
 		if a.offer != nil {
 			if a.offer.left {

@@ -20,7 +20,8 @@ type Manager struct {
 	order    []*queueState // config order, for Queues and fair matching
 	agents   map[string]*agent
 	users    []string // sorted, for Agents
-	seq      uint64   // arrival order of entries across all queues
+	seq      int64    // arrival order of entries across all queues
+	frontSeq int64    // order of the entries put at the front (EnqueueFront)
 	watchers []chan struct{}
 }
 
@@ -51,8 +52,8 @@ type agent struct {
 	until time.Time
 	// idleSince orders LongestIdle: the end of the last call, or login.
 	idleSince time.Time
-	// offer is the entry whose outstanding Offer reserves the agent; non-nil
-	// exactly while the agent is Ringing.
+	// offer is the entry whose outstanding Offer reserves the agent; while
+	// the agent is Ringing exactly one of offer and claim is set.
 	offer *Entry
 	// callQueue is the queue of the current or last call; its WrapUp applies.
 	callQueue *queueState
@@ -63,6 +64,18 @@ type agent struct {
 	pendingLogout bool
 	callsTaken    int
 	noAnswers     int // consecutive missed rings
+	// claim is set while the agent rings for a call outside the queue's
+	// offers (a transfer, a colleague's call); it keeps what to go back
+	// to if the agent does not answer.
+	claim *claim
+}
+
+// claim is an agent's state before Claim, restored by Unclaim.
+type claim struct {
+	queue        *queueState
+	state        State
+	reason       string
+	until, since time.Time
 }
 
 // Option configures a Manager.
@@ -569,4 +582,63 @@ func longestIdleFirst(x, y *agent) int {
 		return c
 	}
 	return cmp.Compare(x.cfg.User, y.cfg.User)
+}
+
+// Claim reserves an agent for a call that does not come from a queue
+// offer: a transfer target or a colleague's direct call (R4, R11). The
+// agent must be logged in and neither ringing nor on a call; ErrAgentBusy
+// says they are, and the transfer must fail as busy rather than ring a
+// phone already in use. A claimed agent is Ringing and gets no queue
+// offers until Unclaim. queue names the queue whose wrap-up applies if
+// the agent answers; "" means the agent's first queue.
+func (m *Manager) Claim(user, queue string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, err := m.agentLocked(user)
+	if err != nil {
+		return err
+	}
+	switch a.state {
+	case LoggedOut:
+		return fmt.Errorf("queue: claim agent %q: %w", user, ErrLoggedOut)
+	case Ringing, OnCall:
+		return fmt.Errorf("queue: claim agent %q: %w", user, ErrAgentBusy)
+	}
+	q := m.queues[queue]
+	if q == nil && len(a.queues) > 0 {
+		q = a.queues[0]
+	}
+	a.claim = &claim{queue: q, state: a.state, reason: a.reason, until: a.until, since: a.since}
+	m.setLocked(a, Ringing, "", time.Time{}, m.clock.Now())
+	return nil
+}
+
+// Unclaim ends a Claim. An agent who answered is OnCall until CallEnded
+// (then wrap-up, as for a queue call); otherwise the agent goes back to
+// the state they had, with no penalty: a missed transfer is not a missed
+// queue call. A logout or not-ready asked for meanwhile applies now.
+func (m *Manager) Unclaim(user string, answered bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.agents[user]
+	if !ok || a.claim == nil {
+		return
+	}
+	cl := a.claim
+	a.claim = nil
+	now := m.clock.Now()
+	if answered {
+		a.callQueue = cl.queue
+		m.setLocked(a, OnCall, "", time.Time{}, now)
+		return
+	}
+	switch {
+	case a.pendingLogout, a.pendingNotReady != "":
+		m.releaseLocked(a, now)
+	default:
+		a.state, a.reason, a.until = cl.state, cl.reason, cl.until
+		a.since = cl.since
+		m.notifyLocked()
+	}
+	m.matchLocked(now)
 }
