@@ -44,8 +44,10 @@ type InboundCall struct {
 	Offer Offer
 	// Arrived is when the INVITE reached the server.
 	Arrived time.Time
-	// Agent is the authenticated agent dialling a feature code (the
-	// Request-URI user starts with '*'); empty for customers' calls.
+	// Agent is the authenticated agent placing this call from their
+	// registered phone: a feature code (the Request-URI user starts with
+	// '*') or a call to a colleague or group through the server (R4's
+	// consultation). Empty for customers' calls.
 	Agent string
 
 	srv *Server
@@ -99,6 +101,13 @@ func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, dlg *
 		c.localIP = localAddrFor(src.Addr().Unmap())
 	}
 	return c
+}
+
+// PhoneTag is the From tag the calling phone put on the INVITE: with the
+// Call-ID it names this dialog in a Replaces header (RFC 3891 section 3).
+func (c *InboundCall) PhoneTag() string {
+	tag, _ := c.req.From().Params.Get("tag")
+	return tag
 }
 
 // LocalIP is the address hotline advertises to this caller (SDP c= line):

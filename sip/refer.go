@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -18,6 +19,9 @@ type Refer struct {
 	// Replaces is true for an attended transfer (Refer-To carries a
 	// Replaces header, RFC 3891).
 	Replaces bool
+	// ReplacesCallID, ReplacesToTag and ReplacesFromTag name the dialog
+	// the Replaces header points at: the phone's consultation call.
+	ReplacesCallID, ReplacesToTag, ReplacesFromTag string
 
 	leg *OutboundCall
 }
@@ -73,8 +77,9 @@ func (o *OutboundCall) handleRefer(req *sip.Request, tx sip.ServerTransaction) {
 			v = v[i+1 : i+j]
 		}
 	}
-	replaces := strings.Contains(strings.ToLower(v), "replaces=")
+	var rep replacesHeader
 	if i := strings.IndexByte(v, '?'); i >= 0 {
+		rep = parseEmbeddedReplaces(v[i+1:])
 		v = v[:i] // embedded headers (Replaces) are not part of the target
 	}
 	var target sip.Uri
@@ -92,7 +97,54 @@ func (o *OutboundCall) handleRefer(req *sip.Request, tx sip.ServerTransaction) {
 	// RFC 3515 section 2.4.2: 202 only says the request was understood;
 	// the outcome comes in NOTIFY.
 	o.srv.respond(tx, req, 202, "Accepted")
-	go f(&Refer{Target: target, Replaces: replaces, leg: o})
+	go f(&Refer{Target: target, Replaces: rep.present, ReplacesCallID: rep.callID,
+		ReplacesToTag: rep.toTag, ReplacesFromTag: rep.fromTag, leg: o})
+}
+
+// ReplacesDialog returns the Call-ID and tags of the consultation dialog
+// an attended transfer names; ok is false for a blind transfer.
+func (r *Refer) ReplacesDialog() (callID, toTag, fromTag string, ok bool) {
+	return r.ReplacesCallID, r.ReplacesToTag, r.ReplacesFromTag, r.Replaces
+}
+
+// replacesHeader is a Replaces header (RFC 3891 section 6.1) embedded in
+// a Refer-To URI.
+type replacesHeader struct {
+	present                bool
+	callID, toTag, fromTag string
+}
+
+// parseEmbeddedReplaces reads the Replaces header from a URI's embedded
+// headers ("Replaces=abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2&..."; RFC
+// 3261 section 19.1.1 escapes them). A header that is present but cannot
+// be read still marks the transfer as attended, with an empty Call-ID
+// that matches no dialog.
+func parseEmbeddedReplaces(headers string) replacesHeader {
+	var rep replacesHeader
+	for _, h := range strings.Split(headers, "&") {
+		name, value, _ := strings.Cut(h, "=")
+		if !strings.EqualFold(name, "replaces") {
+			continue
+		}
+		rep.present = true
+		raw, err := url.QueryUnescape(strings.ReplaceAll(value, "+", "%2B"))
+		if err != nil {
+			return rep
+		}
+		parts := strings.Split(raw, ";")
+		rep.callID = strings.TrimSpace(parts[0])
+		for _, p := range parts[1:] {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			switch strings.ToLower(k) {
+			case "to-tag":
+				rep.toTag = v
+			case "from-tag":
+				rep.fromTag = v
+			}
+		}
+		return rep
+	}
+	return rep
 }
 
 func (s *Server) onRefer(req *sip.Request, tx sip.ServerTransaction) {

@@ -281,6 +281,23 @@ func (r *Registrar) Bindings(user string) []Binding {
 	return out
 }
 
+// fromAgentPhone reports whether req's From names an agent with a
+// current binding registered from req's source address: the agent's own
+// phone placing a call, to be authenticated like its REGISTER.
+func (r *Registrar) fromAgentPhone(req *sip.Request) bool {
+	from := req.From()
+	if from == nil {
+		return false
+	}
+	src := sourceOf(req).Addr()
+	for _, b := range r.Bindings(from.Address.User) {
+		if b.Source.Addr() == src {
+			return true
+		}
+	}
+	return false
+}
+
 // Target returns the agent's most recent binding, or ErrNoBinding.
 func (r *Registrar) Target(user string) (Binding, error) {
 	bs := r.Bindings(user)

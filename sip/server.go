@@ -301,10 +301,13 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	callID := callIDOf(req)
-	// An agent dialling a feature code (*0: ready / not ready) must prove
-	// who they are with the same digest credentials as their REGISTER.
+	// An agent dialling a feature code (*0: ready / not ready), or calling
+	// a colleague through the server from their registered phone, must
+	// prove who they are with the same digest credentials as their
+	// REGISTER. A customer's call is never challenged: only a From naming
+	// an agent, sent from where that agent's phone registered, is.
 	agent := ""
-	if s.cfg.Registrar != nil && strings.HasPrefix(req.Recipient.User, "*") {
+	if s.cfg.Registrar != nil && (strings.HasPrefix(req.Recipient.User, "*") || s.cfg.Registrar.fromAgentPhone(req)) {
 		user, ok := s.cfg.Registrar.Authenticate(req, tx)
 		if !ok {
 			return
