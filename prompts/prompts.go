@@ -56,8 +56,16 @@ const (
 	HoldApology             ID = "hold_apology"                // 很抱歉让您久等了,请您再稍等片刻。 (R3, promise exceeded)
 	TransferWait            ID = "transfer_wait"               // 正在为您转接,请稍候。 (R4)
 	TransferFailed          ID = "transfer_failed"             // 很抱歉,转接没有成功,现在为您接回原来的客服。 (R4)
-	AgentReady              ID = "agent_ready"                 // 您已进入就绪状态,可以接听来电。 (agent feature code *0)
-	AgentNotReady           ID = "agent_not_ready"             // 您已进入示忙状态,暂停接听来电。
+	// TransferWhisper, then the queue name, the caller's wait
+	// (TransferWaitedPre, a number, QueueWaitMinutes; or
+	// TransferWaitedUnderMinute) and TransferPressOne brief a transfer
+	// target who must confirm with 1 before the caller is connected (R4).
+	TransferWhisper           ID = "transfer_whisper"             // 这是一个转接来电,来自 / A transferred call from queue (then the queue name)
+	TransferWaitedPre         ID = "transfer_waited_pre"          // 客户已等候 / The caller has waited (then a number, QueueWaitMinutes)
+	TransferWaitedUnderMinute ID = "transfer_waited_under_minute" // 客户已等候不到一分钟。
+	TransferPressOne          ID = "transfer_press_one"           // 接听请按1。 / Press 1 to take the call.
+	AgentReady                ID = "agent_ready"                  // 您已进入就绪状态,可以接听来电。 (agent feature code *0)
+	AgentNotReady             ID = "agent_not_ready"              // 您已进入示忙状态,暂停接听来电。
 	// Music is the hold music: an instrumental loop, the same in every
 	// language, whose end joins its start without a click, so a player may
 	// repeat it for as long as the caller waits. Its length is whole frames.
@@ -104,7 +112,8 @@ var ids = slices.Concat([]ID{
 	QueueWelcome, QueueReassurance, QueuePositionFirst, QueuePositionOne,
 	QueuePositionPre, QueuePositionPost, QueueWaitOneMinute, QueueWaitPre,
 	QueueWaitMinutes, QueueWaitLessThanMinute, QueueTimeout, QueueConnecting,
-	WhisperCall, HoldPre, HoldOneMinute, HoldMinutes, HoldApology, TransferWait, TransferFailed, AgentReady, AgentNotReady, Music,
+	WhisperCall, HoldPre, HoldOneMinute, HoldMinutes, HoldApology, TransferWait, TransferFailed,
+	TransferWhisper, TransferWaitedPre, TransferWaitedUnderMinute, TransferPressOne, AgentReady, AgentNotReady, Music,
 }, numberIDs)
 
 // idIndex maps each ID to its place in ids; Get runs on every play, so it
