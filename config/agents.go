@@ -100,6 +100,16 @@ type Queue struct {
 	// HoldAlertInterval.
 	HoldPromise       time.Duration `yaml:"hold_promise"`
 	HoldAlertInterval time.Duration `yaml:"hold_alert_interval"`
+	// TransferConfirm: a blind transfer's target hears a short whisper
+	// (queue, the caller's wait) and takes the caller by pressing 1 within
+	// TransferConfirmTimeout; otherwise the transfer fails as declined and
+	// the caller goes back to the agent (R4).
+	TransferConfirm        bool          `yaml:"transfer_confirm"`
+	TransferConfirmTimeout time.Duration `yaml:"transfer_confirm_timeout"`
+	// RingBackAttempts is how often the server rings an agent who hung up
+	// during a transfer that then failed, before the caller goes back to
+	// the front of the queue (R4; Asterisk's atxfercallbackretries).
+	RingBackAttempts int `yaml:"ring_back_attempts"`
 }
 
 // Queue strategies: which ready agent is offered a caller.
@@ -159,6 +169,9 @@ func NewQueue(name string) Queue {
 		OnNoAgents:          DefaultQueueOnNoAgents,
 		HoldPromise:         time.Minute,
 		HoldAlertInterval:   30 * time.Second,
+
+		TransferConfirmTimeout: 10 * time.Second,
+		RingBackAttempts:       1,
 	}
 }
 

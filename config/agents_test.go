@@ -225,6 +225,7 @@ func TestValidateChecksAgentsAndQueuesBuiltInCode(t *testing.T) {
 		"<built-in>:0: queues[2].max_wait: must be positive, got 0s",
 		"<built-in>:0: queues[2].hold_promise: must be positive, got 0s",
 		"<built-in>:0: queues[2].hold_alert_interval: must be positive, got 0s",
+		"<built-in>:0: queues[2].transfer_confirm_timeout: must be positive, got 0s",
 		`<built-in>:0: queues[2].on_max_wait: unknown value "" (want close)`,
 		`<built-in>:0: queues[2].on_no_agents: unknown value "" (want close or wait)`,
 		`<built-in>:0: agents[0].queues[1]: unknown queue "billing" (configured: support, sales, Bad Name)`,

@@ -67,6 +67,9 @@ func TestDefaultHasTheDocumentedValues(t *testing.T) {
 			HoldPromise:         time.Minute,
 			HoldAlertInterval:   30 * time.Second,
 			Whisper:             false,
+
+			TransferConfirmTimeout: 10 * time.Second,
+			RingBackAttempts:       1,
 		}},
 		Routing: config.Routing{DefaultQueue: "support"},
 		Speech:  config.Speech{DeadAirAlert: 8 * time.Second, PaceMin: 100, PaceMax: 160},

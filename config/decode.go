@@ -563,6 +563,10 @@ func (d *decoder) queues(path string, line int, v *yaml.Node, c *Config) {
 			"whisper":              d.boolean(&q.Whisper),
 			"hold_promise":         d.duration(&q.HoldPromise),
 			"hold_alert_interval":  d.duration(&q.HoldAlertInterval),
+
+			"transfer_confirm":         d.boolean(&q.TransferConfirm),
+			"transfer_confirm_timeout": d.duration(&q.TransferConfirmTimeout),
+			"ring_back_attempts":       d.integer(&q.RingBackAttempts),
 		})
 	})
 	if ok {

@@ -8,7 +8,7 @@ import (
 
 const (
 	agentKeys = "algorithms, ha1_md5, ha1_sha256, name, password, penalty, queues, user"
-	queueKeys = "announce_interval, busy_delay, hold_alert_interval, hold_promise, max_no_answer, max_wait, name, no_answer_delay, on_max_wait, on_no_agents, reassurance_interval, reject_delay, retry_avoid, ring_cycles, short_abandon, strategy, whisper, wrap_up"
+	queueKeys = "announce_interval, busy_delay, hold_alert_interval, hold_promise, max_no_answer, max_wait, name, no_answer_delay, on_max_wait, on_no_agents, reassurance_interval, reject_delay, retry_avoid, ring_back_attempts, ring_cycles, short_abandon, strategy, transfer_confirm, transfer_confirm_timeout, whisper, wrap_up"
 )
 
 // Problems with agents, queues, the registrar, routing and the API, each at

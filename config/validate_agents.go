@@ -69,6 +69,9 @@ func (d *decoder) validateQueues(c *Config) queueNames {
 			// R1: an agent's phone rings for at most three rings.
 			d.report(p+".ring_cycles", nil, "must be 1..3 (R1: at most three rings), got %d", q.RingCycles)
 		}
+		if d.ok(p+".ring_back_attempts") && q.RingBackAttempts < 0 {
+			d.report(p+".ring_back_attempts", nil, "must not be negative (0 = never ring back), got %d", q.RingBackAttempts)
+		}
 		if d.ok(p+".max_no_answer") && q.MaxNoAnswer < 0 {
 			d.report(p+".max_no_answer", nil, "must not be negative (0 = never), got %d", q.MaxNoAnswer)
 		}
@@ -90,6 +93,7 @@ func (d *decoder) validateQueues(c *Config) queueNames {
 			{"max_wait", q.MaxWait, true},
 			{"hold_promise", q.HoldPromise, true},
 			{"hold_alert_interval", q.HoldAlertInterval, true},
+			{"transfer_confirm_timeout", q.TransferConfirmTimeout, true},
 		} {
 			d.timer(p+"."+t.key, t.v, t.positive)
 		}
