@@ -2,16 +2,15 @@ package callflow
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"github.com/hotline-dev/hotline/analysis"
 	"log/slog"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/hotline-dev/hotline/analysis"
 	"github.com/hotline-dev/hotline/calllog"
 	"github.com/hotline-dev/hotline/config"
 	"github.com/hotline-dev/hotline/metrics"
@@ -112,6 +111,10 @@ type Engine struct {
 	active   atomic.Int64
 	// whisperNames are the queue names spoken to agents (rendered once).
 	whisperNames map[string]*prompts.Audio
+	// consults are the agents' consultation calls in progress, by the
+	// agent phone's Call-ID, for attended transfers to find.
+	consultMu sync.Mutex
+	consults  map[string]*consultation
 }
 
 // New checks the wiring and returns an Engine ready to take calls.
@@ -151,9 +154,9 @@ func New(opts Options) (*Engine, error) {
 	if opts.Queues != nil && (opts.Agents == nil || opts.Bridge == nil) {
 		return nil, errors.New("callflow: Options.Agents and Options.Bridge are required with Queues")
 	}
-	e := &Engine{opts: opts, log: opts.Logger, whisperNames: map[string]*prompts.Audio{}}
+	e := &Engine{opts: opts, log: opts.Logger, whisperNames: map[string]*prompts.Audio{}, consults: map[string]*consultation{}}
 	for _, q := range opts.Config.Queues {
-		if q.Whisper {
+		if q.Whisper || q.TransferConfirm {
 			e.whisperNames[q.Name] = opts.Prompts.Render(q.Name)
 		}
 	}
@@ -170,7 +173,7 @@ func (e *Engine) HandleInvite(c *sip.InboundCall) {
 	if c.Agent != "" {
 		e.wg.Add(1)
 		defer e.wg.Done()
-		e.runFeature(c)
+		e.handleAgentCall(c)
 		return
 	}
 	e.Run(CallInfo{ID: c.ID, Caller: c.Caller, Called: c.Called, Arrived: c.Arrived, Offer: c.Offer}, c)

@@ -38,6 +38,20 @@ type call struct {
 	agentHungUpFirst bool
 	speech           *speech // R9 measures, from the answer on
 	rec              calllog.Record
+	// unrecorded marks an agent's own call (a consultation): no events,
+	// no record; it is not a customer's call.
+	unrecorded bool
+	// shownAs, when set, is the display name agents' phones show for
+	// this call instead of the queue name.
+	shownAs string
+}
+
+func anySlice(kv []string) []any {
+	out := make([]any, len(kv))
+	for i, v := range kv {
+		out[i] = v
+	}
+	return out
 }
 
 func newCall(e *Engine, info CallInfo, leg Leg) *call {
@@ -51,6 +65,10 @@ func newCall(e *Engine, info CallInfo, leg Leg) *call {
 }
 
 func (c *call) event(typ string, kv ...string) {
+	if c.unrecorded {
+		c.log.Debug("event", append([]any{"event", typ}, anySlice(kv)...)...)
+		return
+	}
 	var data map[string]string
 	if len(kv) > 1 {
 		data = make(map[string]string, len(kv)/2)
@@ -203,9 +221,9 @@ func (c *call) talk() {
 	if !closeNow {
 		apology := prompts.NoAgent
 		if queueName != "" && c.e.opts.Queues != nil {
-			outcome, sorry, err := c.waitInQueue(queueName)
+			outcome, sorry, err := c.waitInQueue(queueName, false)
 			for err == nil && outcome == requeued {
-				outcome, sorry, err = c.waitInQueue(queueName)
+				outcome, sorry, err = c.waitInQueue(queueName, true)
 			}
 			if err != nil {
 				return

@@ -72,7 +72,10 @@ const (
 // reassurance, position and estimated wait, while agents are rung one
 // after another (at most ring_cycles rings each) until one answers; then
 // caller and agent talk through the server.
-func (c *call) waitInQueue(name string) (queueOutcome, prompts.ID, error) {
+//
+// front puts the caller at the front of the queue: a caller back from a
+// failed transfer whose agent could not be rung back (R4).
+func (c *call) waitInQueue(name string, front bool) (queueOutcome, prompts.ID, error) {
 	q, _ := c.cfg.QueueByName(name)
 	m := c.e.opts.Queues
 	c.rec.Queue = name
@@ -82,7 +85,11 @@ func (c *call) waitInQueue(name string) (queueOutcome, prompts.ID, error) {
 		c.event("queue_no_agents", "queue", name)
 		return notServed, prompts.NoAgent, nil
 	}
-	entry, err := m.Enqueue(name, c.info.ID)
+	enqueue := m.Enqueue
+	if front {
+		enqueue = m.EnqueueFront
+	}
+	entry, err := enqueue(name, c.info.ID)
 	if err != nil {
 		c.log.Error("enqueue failed", "queue", name, "error", err)
 		c.rec.QueueResult = "closed"
@@ -220,7 +227,11 @@ func (c *call) ringAgent(ctx context.Context, queueName, user string) *ringing {
 		c.log.Warn("no media for the agent leg", "agent", user, "error", err)
 		return r
 	}
-	leg, err := c.e.opts.Agents.DialAgent(ctx, AgentCall{User: user, Caller: c.info.Caller, Queue: queueName, MediaPort: m.LocalPort()})
+	shown := queueName
+	if c.shownAs != "" {
+		shown = c.shownAs
+	}
+	leg, err := c.e.opts.Agents.DialAgent(ctx, AgentCall{User: user, Caller: c.info.Caller, Queue: shown, MediaPort: m.LocalPort()})
 	if err != nil {
 		c.log.Info("agent not reachable", "agent", user, "error", err)
 		m.Close()
@@ -263,180 +274,6 @@ func resultOfStatus(status int) queue.Result {
 		return queue.NoAnswer
 	}
 	return queue.Failed
-}
-
-// talkToAgent bridges caller and agent and waits for one of them to go.
-func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID, error) {
-	c.rec.Agent = r.user
-	c.rec.WrapUp = q.WrapUp
-	// endAgent ends an agent's part of the call: wrap-up, then ready.
-	endAgent := func(user string) {
-		c.e.opts.Queues.CallEnded(user)
-		c.e.opts.QueueMetrics.WrapUp(q.Name, q.WrapUp)
-	}
-	agentFreed := false // endAgent already ran for the current r
-	defer func() {
-		if !agentFreed {
-			endAgent(r.user) // r changes on a transfer
-		}
-	}()
-	if q.Whisper {
-		c.whisper(r, q.Name)
-	}
-	stopBridge, err := c.e.opts.Bridge(c.media, r.media)
-	if err != nil {
-		c.log.Error("bridge failed", "agent", r.user, "error", err)
-		r.drop(c)
-		return notServed, prompts.NoAgent, nil
-	}
-	connected := c.clock.Now()
-	c.speech.connectAgent(r.user, q.Name, r.media)
-	c.event("connected", "agent", r.user, "queue", q.Name)
-	c.log.Info("caller connected to agent", "agent", r.user, "queue", q.Name)
-	finish := func() {
-		c.speech.disconnectAgent(r.media)
-		stopBridge()
-		c.rec.TalkTime = c.clock.Now().Sub(connected)
-		c.e.opts.QueueMetrics.Talked(q.Name, c.rec.TalkTime)
-	}
-	holds := make(chan bool, 4)
-	transfers := make(chan Transfer, 1)
-	listen := func(r *ringing) {
-		// The agent's keys are feature codes for the server (*3: hold),
-		// never relayed to the caller.
-		r.media.KeepDigits(true)
-		r.leg.OnMediaChange(func(o sip.Offer) {
-			if !o.Remote.Addr().IsUnspecified() {
-				if err := r.media.Configure(o.Remote, o.PayloadType, o.DTMFPayloadType); err != nil {
-					c.log.Warn("agent media re-configure failed", "error", err)
-				}
-			}
-			select {
-			case holds <- o.OnHold():
-			default:
-			}
-		})
-		r.leg.OnTransfer(func(t Transfer) {
-			select {
-			case transfers <- t:
-			default:
-				_ = t.Notify(context.Background(), 491, "Request Pending", true)
-			}
-		})
-	}
-	listen(r)
-	var hold *holdState
-	var code []byte // an agent's feature code being keyed
-	defer func() {
-		if hold != nil {
-			c.endHold(q, r, hold)
-		}
-	}()
-	for {
-		var inactive <-chan struct{}
-		if hold == nil {
-			inactive = r.media.Inactive() // a held phone may send nothing
-		}
-		select {
-		case <-c.ctx.Done():
-			if hold != nil {
-				c.endHold(q, r, hold)
-				hold = nil
-			}
-			finish()
-			r.drop(c)
-			c.event("complete_caller", "agent", r.user, "talk_ms", strconv.FormatInt(c.rec.TalkTime.Milliseconds(), 10))
-			return notServed, "", context.Cause(c.ctx)
-		case k := <-r.media.Digits():
-			hold = c.agentKey(q, r, &code, k, hold)
-			continue
-		case k := <-r.leg.Digits():
-			hold = c.agentKey(q, r, &code, k, hold)
-			continue
-		case on := <-holds:
-			switch {
-			case on && hold == nil:
-				hold = c.startHold(q, r)
-			case !on && hold != nil:
-				c.endHold(q, r, hold)
-				hold = nil
-			}
-			continue
-		case t := <-transfers:
-			if hold != nil {
-				c.endHold(q, r, hold)
-				hold = nil
-			}
-			next, err := c.supervisedTransfer(q, r, t)
-			if err != nil {
-				continue // the caller hung up meanwhile: the loop sees it
-			}
-			if next == nil && !legGone(r) {
-				continue // failed: the caller is back with the same agent
-			}
-			if next == nil {
-				// R4's guarantee: the agent left during the failed
-				// transfer. Ring them back; failing that, the caller
-				// waits in the queue again. Never dropped.
-				c.event("transfer_agent_gone", "agent", r.user)
-				c.speech.disconnectAgent(r.media)
-				stopBridge()
-				endAgent(r.user)
-				r.leg.Release()
-				r.media.Close()
-				back := c.ringFirst(q, []string{r.user}, func(x *ringing) {
-					c.event("ring_back", "agent", x.user, "result", string(x.result))
-				})
-				if back == nil {
-					agentFreed = true
-					if c.stopped() {
-						return notServed, "", context.Cause(c.ctx)
-					}
-					c.event("returned_to_queue", "queue", q.Name)
-					c.rec.TalkTime = c.clock.Now().Sub(connected)
-					return requeued, "", nil
-				}
-				c.event("returned_to_agent", "agent", back.user)
-				r = back
-			} else {
-				// The caller now talks to the target: the first agent's
-				// part of the call is over.
-				c.speech.disconnectAgent(r.media)
-				stopBridge()
-				endAgent(r.user)
-				r.leaveAfterTransfer(c)
-				r = next
-			}
-			if stopBridge, err = c.e.opts.Bridge(c.media, r.media); err != nil {
-				c.log.Error("bridge to the transfer target failed", "agent", r.user, "error", err)
-				r.drop(c)
-				c.agentHungUpFirst = true
-				return talkedAgentLeft, "", nil
-			}
-			c.speech.connectAgent(r.user, q.Name, r.media)
-			c.rec.Agent = r.user
-			listen(r)
-			c.event("connected", "agent", r.user, "queue", q.Name, "transfer", "true")
-			continue
-		case <-r.leg.Done():
-			if hold != nil {
-				c.endHold(q, r, hold)
-				hold = nil
-			}
-			finish()
-			r.leg.Release()
-			r.media.Close()
-		case <-inactive:
-			finish()
-			r.drop(c)
-			c.log.Warn("agent's RTP stopped; ending the agent leg", "agent", r.user)
-		}
-		break
-	}
-	// R7: the agent hung up first; the caller is not hung up on.
-	c.agentHungUpFirst = true
-	c.event("complete_agent", "agent", r.user, "talk_ms", strconv.FormatInt(c.rec.TalkTime.Milliseconds(), 10))
-	return talkedAgentLeft, "", nil
 }
 
 // whisper tells the agent which queue the call comes from before the
@@ -588,36 +425,6 @@ func (c *call) playBeside(ctx context.Context, played *[]string, ids ...prompts.
 		}
 	}
 	return c.media.Play(ctx, clips...) == nil
-}
-
-// featureHold is the agent's code for hold and resume on phones without a
-// hold button.
-const featureHold = "*3"
-
-// agentKey collects an agent's key presses (RFC 4733 or SIP INFO) into
-// feature codes, none of them relayed to the caller: *3 puts the caller
-// on hold or takes them off it, for phones without a hold button. It
-// returns the hold in force afterwards.
-func (c *call) agentKey(q config.Queue, r *ringing, code *[]byte, k byte, hold *holdState) *holdState {
-	if k == '*' {
-		*code = append((*code)[:0], k)
-		return hold
-	}
-	if len(*code) == 0 {
-		return hold // a stray key: consumed, never relayed
-	}
-	*code = append(*code, k)
-	done := string(*code)
-	*code = (*code)[:0]
-	c.event("agent_feature_code", "agent", r.user, "code", done)
-	if done != featureHold {
-		return hold
-	}
-	if hold == nil {
-		return c.startHold(q, r)
-	}
-	c.endHold(q, r, hold)
-	return nil
 }
 
 // legGone reports whether the agent's leg has ended.

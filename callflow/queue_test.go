@@ -33,14 +33,20 @@ func (l *fakeAgentLeg) OnMediaChange(f func(sip.Offer)) { l.mu.Lock(); l.onMedia
 func (l *fakeAgentLeg) OnTransfer(f func(Transfer))     { l.mu.Lock(); l.onTransfer = f; l.mu.Unlock() }
 func (l *fakeAgentLeg) Digits() <-chan byte             { return l.keys }
 
-// fakeTransfer is the agent phone's REFER; it keeps the NOTIFYs.
+// fakeTransfer is the agent phone's REFER; it keeps the NOTIFYs. With
+// replaces set it is an attended transfer naming that consultation.
 type fakeTransfer struct {
 	to       string
+	replaces string // Call-ID of the consultation; "" for a blind transfer
+	tag      string // the phone's tag on that consultation
 	mu       sync.Mutex
 	notified []int
 }
 
 func (f *fakeTransfer) User() string { return f.to }
+func (f *fakeTransfer) ReplacesDialog() (callID, toTag, fromTag string, ok bool) {
+	return f.replaces, "hotline-tag", f.tag, f.replaces != ""
+}
 func (f *fakeTransfer) Notify(_ context.Context, status int, _ string, _ bool) error {
 	f.mu.Lock()
 	f.notified = append(f.notified, status)
@@ -329,6 +335,7 @@ func transferHarness(t *testing.T) (*harness, *fakeAgentLeg, *fakeAgentLeg, *fak
 	}
 	m.Login("1001")
 	m.Login("2001") // a supervisor, serving only the supervisors group
+	m.Login("1002") // idle for less time than Alice, so Alice gets the caller
 	alice := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{}), keys: make(chan byte, 8)}
 	close(alice.answer)
 	bob := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}

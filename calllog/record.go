@@ -195,13 +195,18 @@ type PartySpeech struct {
 	PaceSPM float64 `json:"pace_spm"`
 }
 
-// TransferAttempt is one transfer an agent started (R4): from whom to
-// whom, how it ended (completed, no_answer, busy, refused, failed,
-// abandoned), how long the target rang and the whole transfer took.
+// TransferAttempt is one transfer an agent started (R4): how (blind: a
+// REFER the server supervised; attended: REFER with Replaces after the
+// agent's consultation call; keypad: *2 + number), from whom to whom, how
+// it ended (completed, no_answer, busy, declined, hung_up, aborted,
+// failed, abandoned, not_found), how long the target rang, agent and
+// target consulted, and the whole transfer took.
 type TransferAttempt struct {
-	From    string `json:"from"`
-	To      string `json:"to"`
-	Result  string `json:"result"`
-	RingMS  int64  `json:"ring_ms"`
-	TotalMS int64  `json:"total_ms"`
+	Kind      string `json:"kind"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	Result    string `json:"result"`
+	RingMS    int64  `json:"ring_ms"`
+	ConsultMS int64  `json:"consult_ms"`
+	TotalMS   int64  `json:"total_ms"`
 }

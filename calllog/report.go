@@ -41,7 +41,7 @@ const TransferCompleted = "completed"
 // order, so reports of different days line up; other values found in the
 // records follow, sorted.
 var (
-	reportTransferResults = []string{TransferCompleted, "no_answer", "busy", "refused", "failed", "abandoned", "cancelled"}
+	reportTransferResults = []string{TransferCompleted, "no_answer", "busy", "declined", "hung_up", "failed", "not_found", "abandoned", "aborted"}
 	reportHangupParties   = []string{HangupCaller, HangupAgent, HangupSystem}
 )
 

@@ -209,6 +209,16 @@ func (c *Config) QueueByName(name string) (Queue, bool) {
 	return Queue{}, false
 }
 
+// AgentByUser returns the agent whose SIP user is user, or false.
+func (c *Config) AgentByUser(user string) (Agent, bool) {
+	for _, a := range c.Agents {
+		if a.User == user {
+			return a, true
+		}
+	}
+	return Agent{}, false
+}
+
 // AgentQueues returns the names of the queues a serves: its own list, or
 // every configured queue (in configuration order) when the list is empty.
 // The slice is the caller's to keep or change.

@@ -10,7 +10,11 @@ import (
 var QueueOutcomes = []string{"answered", "abandoned", "short_abandoned", "timeout", "no_agents"}
 
 // TransferResults are the label values of hotline_transfers_total.
-var TransferResults = []string{"completed", "no_answer", "busy", "refused", "failed", "abandoned", "cancelled"}
+var TransferResults = []string{"completed", "no_answer", "busy", "declined", "hung_up", "aborted", "failed", "abandoned", "not_found"}
+
+// TransferKinds are the kind label values of hotline_transfers_total:
+// blind (REFER), attended (REFER with Replaces), keypad (*2).
+var TransferKinds = []string{"blind", "attended", "keypad"}
 
 // RingResults are the label values of hotline_agent_ring_attempts_total.
 var RingResults = []string{"answered", "no_answer", "busy", "rejected", "cancelled", "failed"}
@@ -30,6 +34,7 @@ type QueueRecorder struct {
 	transfers        *prometheus.CounterVec
 	wrapUp           *prometheus.CounterVec
 	transferTime     *prometheus.HistogramVec
+	consultTime      *prometheus.HistogramVec
 	threeRingsBudget time.Duration
 }
 
@@ -80,8 +85,13 @@ func NewQueueRecorder(reg prometheus.Registerer, queues []string, ringOn, ringOf
 			Name: "hotline_holds_over_promise_total", Help: "Holds that passed their promised time (R3): the caller got an apology and the agent a MESSAGE.",
 		}, []string{"queue"}),
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hotline_transfers_total", Help: "Transfers agents started, by result (completed, no_answer, busy, refused, failed, abandoned; R4).",
-		}, []string{"queue", "result"}),
+			Name: "hotline_transfers_total", Help: "Transfers agents started, by kind (blind, attended, keypad) and result (completed, no_answer, busy, declined, hung_up, aborted, failed, abandoned, not_found; R4).",
+		}, []string{"queue", "kind", "result"}),
+		consultTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hotline_transfer_consult_seconds",
+			Help:    "How long agent and target talked before an attended or keypad transfer went through or was abandoned (R4), while the caller waited.",
+			Buckets: []float64{5, 10, 20, 30, 45, 60, 90, 120, 180, 300},
+		}, []string{"queue"}),
 		wrapUp: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotline_wrap_up_seconds_total", Help: "After-call work time given to agents after their part of bridged calls (the queue's wrap_up).",
 		}, []string{"queue"}),
@@ -92,7 +102,7 @@ func NewQueueRecorder(reg prometheus.Registerer, queues []string, ringOn, ringOf
 		}, []string{"queue"}),
 		threeRingsBudget: 3 * (ringOn + ringOff),
 	}
-	reg.MustRegister(r.wait, r.answeredInRings, r.ringAttempts, r.talk, r.queueJoins, r.announcements, r.holds, r.holdTime, r.overPromise, r.transfers, r.wrapUp, r.transferTime)
+	reg.MustRegister(r.wait, r.answeredInRings, r.ringAttempts, r.talk, r.queueJoins, r.announcements, r.holds, r.holdTime, r.overPromise, r.transfers, r.wrapUp, r.transferTime, r.consultTime)
 	for _, q := range queues {
 		for _, o := range QueueOutcomes {
 			r.wait.WithLabelValues(q, o)
@@ -107,9 +117,12 @@ func NewQueueRecorder(reg prometheus.Registerer, queues []string, ringOn, ringOf
 		r.holds.WithLabelValues(q)
 		r.holdTime.WithLabelValues(q)
 		r.overPromise.WithLabelValues(q)
-		for _, res := range TransferResults {
-			r.transfers.WithLabelValues(q, res)
+		for _, kind := range TransferKinds {
+			for _, res := range TransferResults {
+				r.transfers.WithLabelValues(q, kind, res)
+			}
 		}
+		r.consultTime.WithLabelValues(q)
 		r.talk.WithLabelValues(q)
 		r.wrapUp.WithLabelValues(q)
 		r.transferTime.WithLabelValues(q)
@@ -220,10 +233,18 @@ func (r *QueueRecorder) HoldOverPromise(queue string) {
 	}
 }
 
-// Transfer counts a transfer and how it ended.
-func (r *QueueRecorder) Transfer(queue, result string) {
+// Transfer counts one finished transfer by kind and result (R4).
+func (r *QueueRecorder) Transfer(queue, kind, result string) {
 	if r != nil {
-		r.transfers.WithLabelValues(queue, result).Inc()
+		r.transfers.WithLabelValues(queue, kind, result).Inc()
+	}
+}
+
+// ConsultTime observes how long agent and target consulted before a
+// transfer went through or was abandoned.
+func (r *QueueRecorder) ConsultTime(queue string, d time.Duration) {
+	if r != nil {
+		r.consultTime.WithLabelValues(queue).Observe(d.Seconds())
 	}
 }
 

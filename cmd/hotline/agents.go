@@ -46,15 +46,7 @@ func (d agentDialer) DialAgent(ctx context.Context, a callflow.AgentCall) (callf
 type agentLeg struct{ *sip.OutboundCall }
 
 func (l agentLeg) OnTransfer(f func(callflow.Transfer)) {
-	l.OutboundCall.OnRefer(func(r *sip.Refer) {
-		if r.Replaces {
-			// Attended transfer (REFER with Replaces) is not supported
-			// yet: refuse it in the NOTIFY, the call goes on.
-			_ = r.Notify(context.Background(), 501, "Not Implemented", true)
-			return
-		}
-		f(r)
-	})
+	l.OutboundCall.OnRefer(func(r *sip.Refer) { f(r) })
 }
 
 // MessageAgent sends a text to the agent's registered phone (SIP MESSAGE,
