@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"errors"
+	"github.com/hotline-dev/hotline/queue"
 	"net/netip"
 	"slices"
 	"sync"
@@ -37,6 +38,36 @@ type harness struct {
 	journal *fakeJournal
 	eng     *Engine
 	done    chan struct{}
+
+	queues   *queue.Manager // with agents, for transfer tests
+	mediaMu  sync.Mutex
+	legMedia map[string]*fakeMedia // agent legs' media by session name
+	bridges  [][2]Media            // every Bridge call, in order
+}
+
+// mediaOf returns the media the flow opened under id (e.g. "t-1/1002"),
+// waiting for it to exist.
+func (h *harness) mediaOf(id string) *fakeMedia {
+	h.t.Helper()
+	var m *fakeMedia
+	h.eventually("media "+id+" opened", func() bool {
+		h.mediaMu.Lock()
+		defer h.mediaMu.Unlock()
+		m = h.legMedia[id]
+		return m != nil
+	})
+	return m
+}
+
+// bridgedLast reports whether the latest bridge joined a and b.
+func (h *harness) bridgedLast(a, b Media) bool {
+	h.mediaMu.Lock()
+	defer h.mediaMu.Unlock()
+	if len(h.bridges) == 0 {
+		return false
+	}
+	p := h.bridges[len(h.bridges)-1]
+	return (p[0] == a && p[1] == b) || (p[0] == b && p[1] == a)
 }
 
 // shanghai9am is a Monday morning in the default timezone.

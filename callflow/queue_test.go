@@ -321,10 +321,19 @@ func TestAgentHoldKeepsTheCallerInformedAndAlertsPastThePromise(t *testing.T) {
 // transferHarness bridges a caller to Alice (1001); Bob (1002) is the
 // transfer target, answering when the test closes bob.answer.
 func transferHarness(t *testing.T) (*harness, *fakeAgentLeg, *fakeAgentLeg, *fakeDialer, chan struct{}) {
+	return transferHarnessWith(t, nil)
+}
+
+// transferHarnessWith is transferHarness with the configuration changed
+// by tweak first.
+func transferHarnessWith(t *testing.T, tweak func(*config.Config)) (*harness, *fakeAgentLeg, *fakeAgentLeg, *fakeDialer, chan struct{}) {
 	cfg := config.Default()
 	cfg.Agents = []config.Agent{{User: "1001", Password: "x"}, {User: "1002", Password: "y"}, {User: "2001", Password: "z"}}
 	sup := config.NewQueue("supervisors")
 	cfg.Queues = append(cfg.Queues, sup)
+	if tweak != nil {
+		tweak(cfg)
+	}
 	h := &harness{t: t, clk: newFakeClock(shanghai9am), leg: newFakeLeg(), journal: &fakeJournal{}, done: make(chan struct{})}
 	h.media = newFakeMedia(catalogue(t))
 	m, err := queue.New(queue.Config{Queues: []queue.QueueConfig{{Name: "support"}, {Name: "supervisors"}},
@@ -336,24 +345,39 @@ func transferHarness(t *testing.T) (*harness, *fakeAgentLeg, *fakeAgentLeg, *fak
 	m.Login("1001")
 	m.Login("2001") // a supervisor, serving only the supervisors group
 	m.Login("1002") // idle for less time than Alice, so Alice gets the caller
+	h.queues = m
 	alice := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{}), keys: make(chan byte, 8)}
 	close(alice.answer)
 	bob := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}
 	supervisor := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}
 	close(supervisor.answer)
 	dialer := &fakeDialer{legs: map[string]*fakeAgentLeg{"1001": alice, "1002": bob, "2001": supervisor}}
-	bridged := make(chan struct{}, 4)
+	bridged := make(chan struct{}, 16)
 	eng, err := New(Options{Config: cfg, Prompts: catalogue(t), Journal: h.journal, Clock: h.clk, Queues: m, Agents: dialer,
 		NewMedia: func(id string) (Media, error) {
 			if id == "t-1" {
 				return h.media, nil
 			}
-			return newFakeMedia(catalogue(t)), nil
+			m := newFakeMedia(catalogue(t))
+			h.mediaMu.Lock()
+			if h.legMedia == nil {
+				h.legMedia = map[string]*fakeMedia{}
+			}
+			h.legMedia[id] = m
+			h.mediaMu.Unlock()
+			return m, nil
 		},
-		Bridge: func(a, b Media) (func(), error) { bridged <- struct{}{}; return func() {}, nil }})
+		Bridge: func(a, b Media) (func(), error) {
+			h.mediaMu.Lock()
+			h.bridges = append(h.bridges, [2]Media{a, b})
+			h.mediaMu.Unlock()
+			bridged <- struct{}{}
+			return func() {}, nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.eng = eng
 	go func() {
 		eng.Run(CallInfo{ID: "t-1", Caller: "13800138000", Arrived: h.clk.Now(), Offer: sip.Offer{Direction: sip.SendRecv}}, h.leg)
 		close(h.done)

@@ -343,11 +343,12 @@ func (c *call) confirmTarget(q config.Queue, target *ringing) string {
 			}
 		}
 	}()
-	played := make(chan struct{})
+	whisperDone := make(chan struct{})
 	go func() {
-		defer close(played)
+		defer close(whisperDone)
 		_ = target.media.Play(ctx, clips...)
 	}()
+	played := whisperDone
 	// The answer window runs from the end of the whisper; a 1 pressed
 	// during it counts too.
 	var deadline <-chan time.Time
@@ -361,7 +362,7 @@ func (c *call) confirmTarget(q config.Queue, target *ringing) string {
 		select {
 		case <-confirmed:
 			cancel()
-			<-played
+			<-whisperDone
 			c.event("transfer_target_confirmed", "to", target.user)
 			return transferCompleted
 		case <-played:
