@@ -227,7 +227,7 @@ func TestAttendedTransferJoinsTheCallerToTheConsultedTarget(t *testing.T) {
 		reply <- &ringing{user: "1002", leg: bob, media: bobMedia, result: queue.Answered}
 	}()
 	h.clk.advance(30 * time.Second) // the consultation
-	alice.reoffer(true)              // the caller was on hold meanwhile
+	alice.reoffer(true)             // the caller was on hold meanwhile
 	h.eventually("hold", func() bool { return slices.Contains(h.journal.eventTypes(), "hold") })
 
 	wrong := &fakeTransfer{to: "1002", replaces: "consult-1", tag: "someone-else"}
