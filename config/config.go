@@ -56,6 +56,7 @@ type Config struct {
 	API     API     `yaml:"api"`
 	Speech  Speech  `yaml:"speech"`
 	Metrics Metrics `yaml:"metrics"`
+	Limits  Limits  `yaml:"limits"`
 	Source  string  `yaml:"-"` // file name the config came from ("<built-in>" for defaults)
 }
 
@@ -142,6 +143,25 @@ type RTP struct {
 	// InactivityTimeout ends a call when no RTP arrives from the caller for
 	// this long.
 	InactivityTimeout time.Duration `yaml:"inactivity_timeout"`
+	// Transport is how call legs map onto UDP sockets: TransportPerCall
+	// (an even port each) or TransportShared (one port per CPU, batched
+	// sends and receives; what carries thousands of calls).
+	Transport string `yaml:"transport"`
+}
+
+// RTP transports.
+const (
+	TransportPerCall = "per-call"
+	TransportShared  = "shared"
+)
+
+// Limits protect calls already up from new ones (overload, R1).
+type Limits struct {
+	// MaxCalls is the most calls in progress; a new call past it is
+	// refused at once with 503 and Retry-After. 0 = no limit.
+	MaxCalls int `yaml:"max_calls"`
+	// RetryAfter is what the 503 asks callers' equipment to wait.
+	RetryAfter time.Duration `yaml:"retry_after"`
 }
 
 // Database configures where call records are kept (R6).

@@ -396,6 +396,11 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			"port_min":           d.integer(&c.RTP.PortMin),
 			"port_max":           d.integer(&c.RTP.PortMax),
 			"inactivity_timeout": d.duration(&c.RTP.InactivityTimeout),
+			"transport":          d.str(&c.RTP.Transport),
+		}),
+		"limits": d.section(map[string]handler{
+			"max_calls":   d.integer(&c.Limits.MaxCalls),
+			"retry_after": d.duration(&c.Limits.RetryAfter),
 		}),
 		"prompts": func(path string, line int, v *yaml.Node) { d.prompts(path, line, v, c) },
 		"database": d.section(map[string]handler{

@@ -6,7 +6,7 @@ import (
 	"github.com/hotline-dev/hotline/config"
 )
 
-const rootKeys = "agents, answer, api, closing, company, database, day_parts, http, language, menu, metrics, prompts, queues, registrar, ring, routing, rtp, sip, speech, timezone"
+const rootKeys = "agents, answer, api, closing, company, database, day_parts, http, language, limits, menu, metrics, prompts, queues, registrar, ring, routing, rtp, sip, speech, timezone"
 
 // Each case is a whole file and every line Parse must print for it, in
 // order: several problems in one file are all reported, each at its line.

@@ -162,6 +162,15 @@ func (d *decoder) validate(c *Config) {
 	if minOK && maxOK && c.RTP.PortMin >= c.RTP.PortMax {
 		d.report("rtp.port_max", []string{"rtp.port_min"}, "empty port range: port_max %d must be above port_min %d", c.RTP.PortMax, c.RTP.PortMin)
 	}
+	if ok("rtp.transport") && c.RTP.Transport != TransportPerCall && c.RTP.Transport != TransportShared {
+		d.report("rtp.transport", nil, "unknown value %q (want %s or %s)", c.RTP.Transport, TransportPerCall, TransportShared)
+	}
+	if ok("limits.max_calls") && c.Limits.MaxCalls < 0 {
+		d.report("limits.max_calls", nil, "must not be negative (0 = no limit), got %d", c.Limits.MaxCalls)
+	}
+	if ok("limits.retry_after") && (c.Limits.RetryAfter < time.Second || c.Limits.RetryAfter%time.Second != 0) {
+		d.report("limits.retry_after", nil, "must be whole seconds, at least 1s (Retry-After counts seconds), got %s", c.Limits.RetryAfter)
+	}
 	if ok("rtp.inactivity_timeout") && c.RTP.InactivityTimeout <= 0 {
 		d.report("rtp.inactivity_timeout", nil, "must be positive, got %s", c.RTP.InactivityTimeout)
 	}

@@ -130,6 +130,9 @@ type Stats struct {
 	DroppedDatagrams atomic.Uint64
 	// MalformedRequests counts requests answered with 400.
 	MalformedRequests atomic.Uint64
+	// OverloadRefused counts new calls refused with 503 because the
+	// server was at capacity (Config.Admit).
+	OverloadRefused atomic.Uint64
 	// Responses counts responses sent, by class: index 1 for 1xx … 6 for 6xx.
 	Responses [7]atomic.Uint64
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -34,6 +35,9 @@ type Config struct {
 	// Admit, when set, is asked before a new call is accepted; a non-nil
 	// error rejects the INVITE with 503 and Retry-After (overload).
 	Admit func() error
+	// RetryAfter is the Retry-After of the 503 an Admit refusal gets;
+	// zero means 5 s.
+	RetryAfter time.Duration
 }
 
 var setSipgoLogger sync.Once
@@ -317,8 +321,13 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if s.cfg.Admit != nil {
 		if err := s.cfg.Admit(); err != nil {
 			// RFC 3261 section 21.5.4: 503 with Retry-After while overloaded.
+			s.stats.OverloadRefused.Add(1)
 			s.log.Warn("call refused: overloaded", "call_id", callID, "reason", err)
-			s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"), warning(err.Error()))
+			retry := s.cfg.RetryAfter
+			if retry <= 0 {
+				retry = 5 * time.Second
+			}
+			s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(int(retry/time.Second))), warning(err.Error()))
 			return
 		}
 	}

@@ -112,8 +112,12 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	if err != nil {
 		return fmt.Errorf("rtp.bind %q: %w", cfg.RTP.Bind, err)
 	}
+	transport, err := media.ParseTransport(cfg.RTP.Transport)
+	if err != nil {
+		return fmt.Errorf("rtp.transport: %w", err)
+	}
 	mediaEngine, err := media.NewEngine(media.EngineConfig{
-		BindIP: bindIP, PortMin: cfg.RTP.PortMin, PortMax: cfg.RTP.PortMax,
+		BindIP: bindIP, PortMin: cfg.RTP.PortMin, PortMax: cfg.RTP.PortMax, Transport: transport,
 		InactivityTimeout: cfg.RTP.InactivityTimeout,
 		Lateness:          rec.PacerLateness(),
 		Logger:            log,
@@ -173,6 +177,16 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		Listen: cfg.SIP.Listen, Advertise: advertise, UserAgent: "hotline/" + version,
 		Logger: log, Registrar: registrar,
 		OnInvite: func(c *sip.InboundCall) { flow.HandleInvite(c) },
+		// Past limits.max_calls new calls are refused at once, so the
+		// calls already up keep their audio and R1 holds for every call
+		// accepted.
+		Admit: func() error {
+			if max := cfg.Limits.MaxCalls; max > 0 && flow.Active() >= max {
+				return fmt.Errorf("at capacity: %d calls in progress", flow.Active())
+			}
+			return nil
+		},
+		RetryAfter: cfg.Limits.RetryAfter,
 	})
 	if err != nil {
 		return err
@@ -304,6 +318,8 @@ func registerReadouts(reg prometheus.Registerer, s *sip.Server, m *media.Engine,
 		func() float64 { return float64(st.DroppedDatagrams.Load()) })
 	metrics.CounterFunc(reg, "hotline_sip_malformed_requests_total", "Malformed SIP requests answered with 400.",
 		func() float64 { return float64(st.MalformedRequests.Load()) })
+	metrics.CounterFunc(reg, "hotline_calls_refused_overload_total", "New calls refused with 503 and Retry-After because the server was at capacity (limits.max_calls).",
+		func() float64 { return float64(st.OverloadRefused.Load()) })
 	metrics.CounterFunc(reg, "hotline_rtp_packets_sent_total", "RTP packets sent to callers.",
 		func() float64 { return float64(m.Stats().PacketsSent) })
 	metrics.CounterFunc(reg, "hotline_rtp_packets_received_total", "RTP packets received from callers.",
