@@ -274,7 +274,11 @@ func (t *agentTalk) transfer(tr Transfer) (out queueOutcome, end bool) {
 		t.endAgent(from.user)
 		from.leg.Release()
 		from.media.Close()
+		// R3/R10: never silence while the agent is rung back; the
+		// apology already said so, music fills the ringing.
+		stopAudio := c.transferAudio(false)
 		back := c.ringBack(q, from.user)
+		stopAudio()
 		if back == nil {
 			t.freed = true
 			if c.stopped() {

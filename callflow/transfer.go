@@ -92,7 +92,7 @@ func (c *call) supervisedTransfer(t *agentTalk, tr Transfer) (*ringing, error) {
 	c.log.Info("agent transfers the caller", "agent", from.user, "to", target, "kind", kind)
 	notify := c.notifier(from.user, tr)
 	notify(100, "Trying", false)
-	stopAudio := c.transferAudio()
+	stopAudio := c.transferAudio(true)
 
 	r, targets, group := c.ringTransferTarget(q, from.user, target)
 	attempt := calllog.TransferAttempt{Kind: kind, From: from.user, To: r.user, Result: string(r.result), RingMS: r.rang.Milliseconds()}
@@ -164,16 +164,16 @@ func (c *call) supervisedTransfer(t *agentTalk, tr Transfer) (*ringing, error) {
 	return nil, nil
 }
 
-// transferAudio plays 正在为您转接,请稍候 then music to the caller while a
-// transfer runs (R4: never silence); the returned function stops it and
-// keeps what was played in the record.
-func (c *call) transferAudio() (stop func()) {
+// transferAudio plays 正在为您转接,请稍候 (when announce) then music to
+// the caller while a transfer runs (R4: never silence); the returned
+// function stops it and keeps what was played in the record.
+func (c *call) transferAudio(announce bool) (stop func()) {
 	audioCtx, stopAudio := context.WithCancel(c.ctx)
 	audioDone := make(chan struct{})
 	var played []string
 	go func() {
 		defer close(audioDone)
-		if a := c.e.opts.Prompts.Get(prompts.TransferWait); a != nil {
+		if a := c.e.opts.Prompts.Get(prompts.TransferWait); a != nil && announce {
 			played = append(played, string(prompts.TransferWait))
 			if c.media.Play(audioCtx, a.Payload(uint8(c.payloadType.Load()))) != nil {
 				return
