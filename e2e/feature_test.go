@@ -142,11 +142,13 @@ type featRecord struct {
 	HoldMS        int64 `json:"hold_ms"`
 	LongestHoldMS int64 `json:"longest_hold_ms"`
 	Transfers     []struct {
-		From    string `json:"from"`
-		To      string `json:"to"`
-		Result  string `json:"result"`
-		RingMS  int64  `json:"ring_ms"`
-		TotalMS int64  `json:"total_ms"`
+		Kind      string `json:"kind"`
+		From      string `json:"from"`
+		To        string `json:"to"`
+		Result    string `json:"result"`
+		RingMS    int64  `json:"ring_ms"`
+		ConsultMS int64  `json:"consult_ms"`
+		TotalMS   int64  `json:"total_ms"`
 	} `json:"transfers"`
 }
 
