@@ -74,14 +74,7 @@ queues:
 	}
 
 	run := <-done
-	if run.Exit != 0 {
-		t.Fatalf("caller's sipp exit %d (never dropped, R4): %v\n%s", run.Exit, run.firstLines(), run.Output)
-	}
-	for _, m := range run.Msgs {
-		if !m.Sent && strings.HasPrefix(m.First, "BYE") {
-			t.Error("hotline sent BYE to the caller (R7)")
-		}
-	}
+	callerStayedOn(t, run)
 	callID := run.find(t, true, "INVITE").header("Call-ID")
 	rec := s.waitRecord(callID)
 	frec, raw := featRecordOf(t, s, callID)

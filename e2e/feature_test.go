@@ -682,14 +682,7 @@ func TestFailedTransferRingsTheAgentBack(t *testing.T) {
 	backAt := featEvents(t, s, callID)[back].At
 
 	run := <-done
-	if run.Exit != 0 {
-		t.Fatalf("sipp exit %d (the caller must never be dropped): %v\n%s", run.Exit, run.firstLines(), run.Output)
-	}
-	for _, m := range run.Msgs {
-		if !m.Sent && strings.HasPrefix(m.First, "BYE") {
-			t.Error("hotline sent BYE to the caller (R7)")
-		}
-	}
+	callerStayedOn(t, run)
 	rec := s.waitRecord(callID)
 	frec, raw := featRecordOf(t, s, callID)
 	if len(frec.Transfers) != 1 || frec.Transfers[0].From != "1001" || frec.Transfers[0].To != "1002" || frec.Transfers[0].Result != "no_answer" {

@@ -447,3 +447,18 @@ func parseSippLog(t *testing.T, raw string) []sipMsg {
 func execHotline(args ...string) ([]byte, error) {
 	return exec.Command(hotlineBin, args...).Output()
 }
+
+// callerStayedOn fails the test unless the caller's sipp ended normally
+// (the caller was never dropped, R4) and hotline never sent the caller a
+// BYE (the caller hangs up first, R7).
+func callerStayedOn(t *testing.T, run sippRun) {
+	t.Helper()
+	if run.Exit != 0 {
+		t.Fatalf("caller's sipp exit %d (never dropped, R4): %v\n%s", run.Exit, run.firstLines(), run.Output)
+	}
+	for _, m := range run.Msgs {
+		if !m.Sent && strings.HasPrefix(m.First, "BYE") {
+			t.Error("hotline sent BYE to the caller (R7)")
+		}
+	}
+}

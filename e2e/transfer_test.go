@@ -99,14 +99,7 @@ func TestTransferFromTheSoftphone(t *testing.T) {
 			}
 
 			run := <-done
-			if run.Exit != 0 {
-				t.Fatalf("sipp exit %d (the caller must never be dropped): %v\n%s", run.Exit, run.firstLines(), run.Output)
-			}
-			for _, m := range run.Msgs {
-				if !m.Sent && strings.HasPrefix(m.First, "BYE") {
-					t.Error("hotline sent BYE to the caller (R7)")
-				}
-			}
+			callerStayedOn(t, run)
 			rec := s.waitRecord(callID)
 			frec, raw := featRecordOf(t, s, callID)
 			if len(frec.Transfers) != 1 {
