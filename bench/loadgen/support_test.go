@@ -1,0 +1,242 @@
+package main
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func wav(format, channels uint16, rate uint32, bits uint16, data []byte) []byte {
+	b := []byte("RIFF\x00\x00\x00\x00WAVEfmt ")
+	fmtChunk := make([]byte, 20)
+	binary.LittleEndian.PutUint32(fmtChunk[0:], 16)
+	binary.LittleEndian.PutUint16(fmtChunk[4:], format)
+	binary.LittleEndian.PutUint16(fmtChunk[6:], channels)
+	binary.LittleEndian.PutUint32(fmtChunk[8:], rate)
+	binary.LittleEndian.PutUint16(fmtChunk[18:], bits)
+	b = append(b, fmtChunk...)
+	b = append(b, "data"...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(data)))
+	return append(b, data...)
+}
+
+func TestDecodeWAV(t *testing.T) {
+	pcm := make([]byte, 320)
+	binary.LittleEndian.PutUint16(pcm, 0x7fff)
+	tests := []struct {
+		name    string
+		in      []byte
+		wantLen int
+		wantErr error
+	}{
+		{"16-bit PCM is encoded to one µ-law byte a sample", wav(1, 1, 8000, 16, pcm), 160, nil},
+		{"µ-law is taken as is", wav(7, 1, 8000, 8, make([]byte, 100)), 100, nil},
+		{"stereo is refused", wav(1, 2, 8000, 16, pcm), 0, errUnsupportedAudio},
+		{"16 kHz is refused", wav(1, 1, 16000, 16, pcm), 0, errUnsupportedAudio},
+		{"A-law is refused", wav(6, 1, 8000, 8, pcm), 0, errUnsupportedAudio},
+		{"not RIFF", []byte("hello world, not a wav"), 0, errMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := decodeWAV(tt.in)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || len(got) != tt.wantLen {
+				t.Fatalf("got %d bytes, %v", len(got), err)
+			}
+		})
+	}
+}
+
+func TestSyntheticSpeechIsWholeFramesWithSoundAndPauses(t *testing.T) {
+	clip := syntheticSpeech(5)
+	if len(clip)%frameBytes != 0 || len(clip) < 5*8000 {
+		t.Fatalf("%d bytes", len(clip))
+	}
+	loud, quiet := 0, 0
+	for i := 0; i+frameBytes <= len(clip); i += frameBytes {
+		silent := true
+		for _, b := range clip[i : i+frameBytes] {
+			if b != 0xFF && b != 0x7F {
+				silent = false
+			}
+		}
+		if silent {
+			quiet++
+		} else {
+			loud++
+		}
+	}
+	if loud == 0 || quiet == 0 {
+		t.Fatalf("%d frames with sound, %d silent: want both", loud, quiet)
+	}
+}
+
+func FuzzDecodeWAV(f *testing.F) {
+	f.Add(wav(1, 1, 8000, 16, make([]byte, 64)))
+	f.Add(wav(7, 1, 8000, 8, make([]byte, 3)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		u, err := decodeWAV(b)
+		if err == nil && len(u) > len(b) {
+			t.Fatalf("%d µ-law bytes out of a %d-byte file", len(u), len(b))
+		}
+	})
+}
+
+const exposition = `# HELP hotline_rtp_pacer_lateness_seconds How late.
+# TYPE hotline_rtp_pacer_lateness_seconds histogram
+hotline_rtp_pacer_lateness_seconds_bucket{le="0.005"} 50
+hotline_rtp_pacer_lateness_seconds_bucket{le="0.01"} 90
+hotline_rtp_pacer_lateness_seconds_bucket{le="0.02"} 100
+hotline_rtp_pacer_lateness_seconds_bucket{le="+Inf"} 100
+hotline_rtp_pacer_lateness_seconds_sum 0.6
+hotline_rtp_pacer_lateness_seconds_count 100
+go_gc_duration_seconds{quantile="1"} 0.002
+go_gc_duration_seconds_count 7
+hotline_calls_total{outcome="completed",queue="a\"b"} 3
+hotline_calls_total{outcome="abandoned"} 2 1700000000000
+`
+
+func TestMetricsParseAndHistogramQuantiles(t *testing.T) {
+	ms, err := parseMetrics(exposition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := ms.value("hotline_calls_total", nil); !ok || v != 5 {
+		t.Fatalf("calls total %v %v, want 5 summed over labels", v, ok)
+	}
+	if v, _ := ms.value("hotline_calls_total", map[string]string{"queue": `a"b`}); v != 3 {
+		t.Fatalf("escaped label value: %v", v)
+	}
+	if v, _ := ms.value("go_gc_duration_seconds", map[string]string{"quantile": "1"}); v != 0.002 {
+		t.Fatalf("gc max %v", v)
+	}
+	h := ms.histogram("hotline_rtp_pacer_lateness_seconds")
+	if len(h) != 4 || !math.IsInf(h[3].LE, 1) {
+		t.Fatalf("buckets %v", h)
+	}
+	// 50 of 100 at ≤ 5 ms: the median is the top of the first bucket.
+	if q := histogramQuantile(0.5, h); math.Abs(q-0.005) > 1e-9 {
+		t.Fatalf("p50 %v", q)
+	}
+	// p99 is 9 of the last 10 observations into the (10, 20] ms bucket.
+	if q := histogramQuantile(0.99, h); math.Abs(q-0.019) > 1e-9 {
+		t.Fatalf("p99 %v", q)
+	}
+	if m := histogramMax(h); m != 0.02 {
+		t.Fatalf("max bound %v", m)
+	}
+}
+
+func TestHistogramDeltaIsTheWindowOnly(t *testing.T) {
+	before := []bucket{{0.01, 100}, {0.02, 100}, {math.Inf(1), 100}}
+	after := []bucket{{0.01, 100}, {0.02, 150}, {math.Inf(1), 150}}
+	d := histogramDelta(before, after)
+	if d[0].Count != 0 || d[1].Count != 50 || d[2].Count != 50 {
+		t.Fatalf("delta %v", d)
+	}
+	if q := histogramQuantile(0.5, d); q <= 0.01 || q > 0.02 {
+		t.Fatalf("p50 of the window %v, want inside (10, 20] ms", q)
+	}
+	if !math.IsNaN(histogramQuantile(0.5, histogramDelta(after, after))) {
+		t.Fatal("an empty window must have no quantile")
+	}
+}
+
+func FuzzParseMetrics(f *testing.F) {
+	f.Add(exposition)
+	f.Fuzz(func(t *testing.T, s string) {
+		ms, err := parseMetrics(s)
+		if err != nil {
+			return
+		}
+		h := ms.histogram("hotline_rtp_pacer_lateness_seconds")
+		_ = histogramQuantile(0.99, h)
+		_ = histogramMax(h)
+	})
+}
+
+func TestExtraYAMLMergesOverTheGeneratedConfig(t *testing.T) {
+	base := generatedConfig(hotlineConfig{SIPPort: 5060, HTTPPort: 9060, RTPMin: 10000, RTPMax: 20000, DBPath: "/tmp/x.db",
+		InactivityTimeout: time.Minute, ReassuranceInterval: 15 * time.Second})
+	extra, err := parseYAMLSections("# capacity keys\nrtp:\n  transport: shared\n  port_max: 30000\nlimits:\n  max_calls: 4000\n  retry_after: 5s\nlanguage: en\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := renderYAML(mergeYAML(base, extra))
+	for _, want := range []string{"  transport: shared\n", "  port_max: 30000\n", "  port_min: 10000\n", "limits:\n  max_calls: 4000\n  retry_after: 5s\n", "language: en\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("merged config lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "port_max: 20000") || strings.Count(out, "\nrtp:") != 1 {
+		t.Errorf("the extra rtp keys must replace, not repeat:\n%s", out)
+	}
+}
+
+func TestExtraYAMLRejectsIndentationBeforeAnyKey(t *testing.T) {
+	if _, err := parseYAMLSections("  port: 1\n"); !errors.Is(err, errMalformed) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestParseStatCPUCountsFieldsAfterTheCommandName(t *testing.T) {
+	// The command name holds a space and a parenthesis.
+	line := "4242 (hot line) R 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 8 0 100 1000 200\n"
+	got, err := parseStatCPU(line)
+	if err != nil || got != 3*time.Second {
+		t.Fatalf("got %v, %v; want 3 s (250+50 ticks)", got, err)
+	}
+	if _, err := parseStatCPU("garbage"); !errors.Is(err, errMalformed) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSteadyWindowIsThePlateauAfterSettling(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	var rs []reading
+	for i, a := range []int64{0, 100, 200, 300, 300, 300, 299, 300, 300, 300, 150, 0} {
+		rs = append(rs, reading{At: t0.Add(time.Duration(i) * time.Second), Active: a})
+	}
+	first, last, ok := steadyWindow(rs)
+	// Peak 300 first at index 3; 2 s of settling puts the start at 5; the
+	// last reading at ≥ 297 is index 9.
+	if !ok || first != 5 || last != 9 {
+		t.Fatalf("window %d..%d (%v), want 5..9", first, last, ok)
+	}
+	if _, _, ok := steadyWindow([]reading{{Active: 0}}); ok {
+		t.Fatal("no calls, no window")
+	}
+}
+
+func TestQuantilesOfDurations(t *testing.T) {
+	var ms []float64
+	for i := 1; i <= 100; i++ {
+		ms = append(ms, float64(i))
+	}
+	q := quantilesOf(ms)
+	if q.P50 != 50 || q.P99 != 99 || q.Max != 100 || q.N != 100 {
+		t.Fatalf("%+v", q)
+	}
+	if quantilesOf(nil).String() != "—" {
+		t.Fatal("no samples should print as a dash")
+	}
+}
+
+func TestMachineBusyAddsEveryBusyColumn(t *testing.T) {
+	got, err := parseMachineBusy("cpu  100 10 50 1000 5 1 2 3 0 0")
+	// user 100 + nice 10 + system 50 + irq 1 + softirq 2 + steal 3 ticks.
+	if err != nil || got != 1660*time.Millisecond {
+		t.Fatalf("got %v, %v; want 1.66 s", got, err)
+	}
+	if _, err := parseMachineBusy("intr 1 2 3"); !errors.Is(err, errMalformed) {
+		t.Fatalf("err = %v", err)
+	}
+}
