@@ -133,6 +133,9 @@ type SIP struct {
 // HTTP configures the operations endpoint (/metrics, /healthz, /readyz).
 type HTTP struct {
 	Listen string `yaml:"listen"` // host:port
+	// Pprof serves Go's profiler at /debug/pprof/ on Listen, for
+	// capacity work (bench/README.md); off by default.
+	Pprof bool `yaml:"pprof"`
 }
 
 // RTP configures the media sockets.

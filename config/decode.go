@@ -390,6 +390,7 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 		}),
 		"http": d.section(map[string]handler{
 			"listen": d.str(&c.HTTP.Listen),
+			"pprof":  d.boolean(&c.HTTP.Pprof),
 		}),
 		"rtp": d.section(map[string]handler{
 			"bind":               d.str(&c.RTP.Bind),
