@@ -40,7 +40,7 @@ func sender(b *testing.B) *net.UDPConn {
 	return c
 }
 
-// BenchmarkSendPerPacket is what the pacer does today: one
+// BenchmarkSendPerPacket is what the port-per-call transport does: one
 // WriteToUDPAddrPort per frame, each call leg on its own socket.
 func BenchmarkSendPerPacket(b *testing.B) {
 	dst := sinks(b, 8)
@@ -61,7 +61,8 @@ func BenchmarkSendPerPacket(b *testing.B) {
 
 // BenchmarkSendBatched64 sends 64 packets, to different destinations, per
 // sendmmsg(2) from one socket: possible only when the calls share an RTP
-// port. ns/op is per batch; see the ns/packet metric.
+// port, as media.TransportShared does (its own send path, with raw
+// sendmmsg and no allocation per packet, is media's BenchmarkSendBatch). ns/op is per batch; see the ns/packet metric.
 func BenchmarkSendBatched64(b *testing.B) {
 	dst := sinks(b, 8)
 	pc := ipv4.NewPacketConn(sender(b))

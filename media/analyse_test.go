@@ -154,228 +154,236 @@ const loopbackFrames = 280
 
 func TestReceivedSpeechIsAnalysedAsTheAnalysisPackageWould(t *testing.T) {
 	t.Parallel()
-	frames := pcmuFrames(loadSpeech(t))[:loopbackFrames]
-	want := directSummary(frames)
-	e := newTestEngine(t, nil)
-	got := analyseOverLoopback(t, e, frames, steadyAt, frameTS)
-	t.Logf("direct: %+v", want)
-	t.Logf("session: %+v", got)
-	if !within(got.Talk, want.Talk, 2*FrameDuration) {
-		t.Errorf("talk %v, analysed directly %v (want within two frames)", got.Talk, want.Talk)
-	}
-	if d := got.Syllables - want.Syllables; d < -1 || d > 1 {
-		t.Errorf("%d syllables, analysed directly %d", got.Syllables, want.Syllables)
-	}
-	if got.Pace <= 0 {
-		t.Errorf("pace %v, want a pace from %v of talk", got.Pace, got.Talk)
-	}
-	// Audio silence (the part of Silence that was received audio) is what
-	// the file holds; the session adds only empty slots as Missing.
-	if audio := got.Silence - got.Missing; !within(audio, want.Silence, 2*FrameDuration) {
-		t.Errorf("silence in the received audio %v, analysed directly %v", audio, want.Silence)
-	}
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		frames := pcmuFrames(loadSpeech(t))[:loopbackFrames]
+		want := directSummary(frames)
+		e := newTestEngine(t, tr, nil)
+		got := analyseOverLoopback(t, e, frames, steadyAt, frameTS)
+		t.Logf("direct: %+v", want)
+		t.Logf("session: %+v", got)
+		if !within(got.Talk, want.Talk, 2*FrameDuration) {
+			t.Errorf("talk %v, analysed directly %v (want within two frames)", got.Talk, want.Talk)
+		}
+		if d := got.Syllables - want.Syllables; d < -1 || d > 1 {
+			t.Errorf("%d syllables, analysed directly %d", got.Syllables, want.Syllables)
+		}
+		if got.Pace <= 0 {
+			t.Errorf("pace %v, want a pace from %v of talk", got.Pace, got.Talk)
+		}
+		// Audio silence (the part of Silence that was received audio) is what
+		// the file holds; the session adds only empty slots as Missing.
+		if audio := got.Silence - got.Missing; !within(audio, want.Silence, 2*FrameDuration) {
+			t.Errorf("silence in the received audio %v, analysed directly %v", audio, want.Silence)
+		}
+	})
 }
 
 func TestBurstyArrivalIsNotSilenceButARealGapIs(t *testing.T) {
 	t.Parallel()
-	frames := pcmuFrames(loadSpeech(t))[:loopbackFrames]
-	e := newTestEngine(t, nil)
-	const gapAt = 255 // 5.1 s: inside the silence after the first utterance
-	schedules := []struct {
-		name string
-		at   func(int) time.Duration
-		ts   func(int) uint32
-	}{
-		{"steady", steadyAt, frameTS},
-		// Held back and released three at a time, up to 40 ms late.
-		{"bursts of three every 60 ms", func(i int) time.Duration { return time.Duration(i/3*3+2) * FrameDuration }, frameTS},
-		// Nothing at all for one second (the RTP clock runs on).
-		{"one second gap", func(i int) time.Duration {
-			if i >= gapAt {
-				return steadyAt(i) + time.Second
-			}
-			return steadyAt(i)
-		}, func(i int) uint32 {
-			if i >= gapAt {
-				return frameTS(i) + analysis.SampleRate
-			}
-			return frameTS(i)
-		}},
-	}
-	sums := make([]analysis.LegSummary, len(schedules))
-	var wg sync.WaitGroup
-	for i, sc := range schedules {
-		wg.Go(func() { sums[i] = analyseOverLoopback(t, e, frames, sc.at, sc.ts) })
-	}
-	wg.Wait()
-	steady, bursty, gap := sums[0], sums[1], sums[2]
-	for i, sc := range schedules {
-		t.Logf("%s: %+v", sc.name, sums[i])
-	}
-	total := steady.Talk + steady.Silence
-	tol := total / 50 // 2 %
-	if !within(bursty.Talk, steady.Talk, tol) || !within(bursty.Silence, steady.Silence, tol) {
-		t.Errorf("bursts: talk %v silence %v; steady: talk %v silence %v (want within 2 %% = %v)",
-			bursty.Talk, bursty.Silence, steady.Talk, steady.Silence, tol)
-	}
-	if !within(gap.Talk, steady.Talk, tol) {
-		t.Errorf("with a gap: talk %v, steady %v", gap.Talk, steady.Talk)
-	}
-	// The gap counts from its fourth empty slot: 1 s less three frames.
-	if extra := gap.Missing - steady.Missing; !within(extra, time.Second-analysisJitterSlots*FrameDuration, 100*time.Millisecond) {
-		t.Errorf("a 1 s gap added %v of missing audio, want about 1 s", extra)
-	}
-	if extra := gap.Silence - steady.Silence; !within(extra, time.Second, 150*time.Millisecond) {
-		t.Errorf("a 1 s gap added %v of silence, want about 1 s", extra)
-	}
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		frames := pcmuFrames(loadSpeech(t))[:loopbackFrames]
+		e := newTestEngine(t, tr, nil)
+		const gapAt = 255 // 5.1 s: inside the silence after the first utterance
+		schedules := []struct {
+			name string
+			at   func(int) time.Duration
+			ts   func(int) uint32
+		}{
+			{"steady", steadyAt, frameTS},
+			// Held back and released three at a time, up to 40 ms late.
+			{"bursts of three every 60 ms", func(i int) time.Duration { return time.Duration(i/3*3+2) * FrameDuration }, frameTS},
+			// Nothing at all for one second (the RTP clock runs on).
+			{"one second gap", func(i int) time.Duration {
+				if i >= gapAt {
+					return steadyAt(i) + time.Second
+				}
+				return steadyAt(i)
+			}, func(i int) uint32 {
+				if i >= gapAt {
+					return frameTS(i) + analysis.SampleRate
+				}
+				return frameTS(i)
+			}},
+		}
+		sums := make([]analysis.LegSummary, len(schedules))
+		var wg sync.WaitGroup
+		for i, sc := range schedules {
+			wg.Go(func() { sums[i] = analyseOverLoopback(t, e, frames, sc.at, sc.ts) })
+		}
+		wg.Wait()
+		steady, bursty, gap := sums[0], sums[1], sums[2]
+		for i, sc := range schedules {
+			t.Logf("%s: %+v", sc.name, sums[i])
+		}
+		total := steady.Talk + steady.Silence
+		tol := total / 50 // 2 %
+		if !within(bursty.Talk, steady.Talk, tol) || !within(bursty.Silence, steady.Silence, tol) {
+			t.Errorf("bursts: talk %v silence %v; steady: talk %v silence %v (want within 2 %% = %v)",
+				bursty.Talk, bursty.Silence, steady.Talk, steady.Silence, tol)
+		}
+		if !within(gap.Talk, steady.Talk, tol) {
+			t.Errorf("with a gap: talk %v, steady %v", gap.Talk, steady.Talk)
+		}
+		// The gap counts from its fourth empty slot: 1 s less three frames.
+		if extra := gap.Missing - steady.Missing; !within(extra, time.Second-analysisJitterSlots*FrameDuration, 100*time.Millisecond) {
+			t.Errorf("a 1 s gap added %v of missing audio, want about 1 s", extra)
+		}
+		if extra := gap.Silence - steady.Silence; !within(extra, time.Second, 150*time.Millisecond) {
+			t.Errorf("a 1 s gap added %v of silence, want about 1 s", extra)
+		}
+	})
 }
 
 func TestPromptsAreNotDeadAirButTheSilenceAfterThemIs(t *testing.T) {
 	t.Parallel()
-	e := newTestEngine(t, nil)
-	s := newTestSession(t, e)
-	sink := newPeer(t)
-	s.Configure(sink.addr(), PayloadPCMU, 101)
-	leg := analysis.NewLeg()
-	s.Analyse(leg)
-	s.Converse(analysis.NewConversation(leg, nil, analysis.WithDeadAirThreshold(time.Second)))
-	s.Start()
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		e := newTestEngine(t, tr, nil)
+		s := newTestSession(t, e)
+		sink := newPeer(t)
+		s.Configure(sink.addr(), PayloadPCMU, 101)
+		leg := analysis.NewLeg()
+		s.Analyse(leg)
+		s.Converse(analysis.NewConversation(leg, nil, analysis.WithDeadAirThreshold(time.Second)))
+		s.Start()
 
-	// A 1.5 s prompt: longer than the threshold, and nothing is received.
-	prompt := make([]byte, 75*FrameSize)
-	fillSilence(prompt, silencePCMU)
-	if err := s.Play(t.Context(), prompt); err != nil {
-		t.Fatal(err)
-	}
-	ended := time.Now()
-	sum, ok := s.ConversationSummary()
-	if !ok {
-		t.Fatal("no conversation summary with a conversation attached")
-	}
-	if sum.DeadAir > 2*FrameDuration || sum.Duration < time.Second {
-		t.Errorf("after a 1.5 s prompt: dead air %v over %v, want none", sum.DeadAir, sum.Duration)
-	}
-	select {
-	case ev := <-s.SpeechEvents():
-		t.Fatalf("event %v while the prompt played", ev)
-	default:
-	}
+		// A 1.5 s prompt: longer than the threshold, and nothing is received.
+		prompt := make([]byte, 75*FrameSize)
+		fillSilence(prompt, silencePCMU)
+		if err := s.Play(t.Context(), prompt); err != nil {
+			t.Fatal(err)
+		}
+		ended := time.Now()
+		sum, ok := s.ConversationSummary()
+		if !ok {
+			t.Fatal("no conversation summary with a conversation attached")
+		}
+		if sum.DeadAir > 2*FrameDuration || sum.Duration < time.Second {
+			t.Errorf("after a 1.5 s prompt: dead air %v over %v, want none", sum.DeadAir, sum.Duration)
+		}
+		select {
+		case ev := <-s.SpeechEvents():
+			t.Fatalf("event %v while the prompt played", ev)
+		default:
+		}
 
-	select {
-	case ev := <-s.SpeechEvents():
-		after := time.Since(ended)
-		if ev != analysis.DeadAirStarted {
-			t.Fatalf("event %v, want %v", ev, analysis.DeadAirStarted)
+		select {
+		case ev := <-s.SpeechEvents():
+			after := time.Since(ended)
+			if ev != analysis.DeadAirStarted {
+				t.Fatalf("event %v, want %v", ev, analysis.DeadAirStarted)
+			}
+			if after < 900*time.Millisecond || after > 1600*time.Millisecond {
+				t.Errorf("dead air reported %v after the prompt ended, want about 1 s", after)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("no dead-air event 3 s after the prompt ended")
 		}
-		if after < 900*time.Millisecond || after > 1600*time.Millisecond {
-			t.Errorf("dead air reported %v after the prompt ended, want about 1 s", after)
+		sum, _ = s.ConversationSummary()
+		if sum.DeadAir < 900*time.Millisecond || sum.DeadAirEvents != 1 {
+			t.Errorf("dead air %v in %d events, want ≥ 0.9 s in 1", sum.DeadAir, sum.DeadAirEvents)
 		}
-	case <-time.After(3 * time.Second):
-		t.Fatal("no dead-air event 3 s after the prompt ended")
-	}
-	sum, _ = s.ConversationSummary()
-	if sum.DeadAir < 900*time.Millisecond || sum.DeadAirEvents != 1 {
-		t.Errorf("dead air %v in %d events, want ≥ 0.9 s in 1", sum.DeadAir, sum.DeadAirEvents)
-	}
-	if _, ok := s.LegSummary(); !ok {
-		t.Error("no leg summary with an analyser attached")
-	}
+		if _, ok := s.LegSummary(); !ok {
+			t.Error("no leg summary with an analyser attached")
+		}
+	})
 }
 
 func TestBridgedConversationSeesBothLegsAndHoldStopsDeadAir(t *testing.T) {
 	t.Parallel()
-	var speech [][]byte
-	if pcm, err := readWAV(speechWAV); err == nil {
-		speech = pcmuFrames(pcm)[25:125] // 2 s of talk from 0.5 s
-	} else {
-		t.Logf("without labelled speech (%v): dead air and hold only", err)
-	}
-	e := newTestEngine(t, nil)
-	caller, agent := newTestSession(t, e), newTestSession(t, e)
-	callerPhone, agentPhone := newPeer(t), newPeer(t)
-	caller.Configure(callerPhone.addr(), PayloadPCMU, 101)
-	agent.Configure(agentPhone.addr(), PayloadPCMA, 101)
-	caller.Start()
-	agent.Start()
-	br, err := e.Bridge(caller, agent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer br.Close()
-	callerLeg, agentLeg := analysis.NewLeg(), analysis.NewLeg()
-	agent.Analyse(agentLeg)
-	caller.Analyse(callerLeg)
-	caller.Converse(analysis.NewConversation(callerLeg, agentLeg, analysis.WithDeadAirThreshold(time.Second)))
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		var speech [][]byte
+		if pcm, err := readWAV(speechWAV); err == nil {
+			speech = pcmuFrames(pcm)[25:125] // 2 s of talk from 0.5 s
+		} else {
+			t.Logf("without labelled speech (%v): dead air and hold only", err)
+		}
+		e := newTestEngine(t, tr, nil)
+		caller, agent := newTestSession(t, e), newTestSession(t, e)
+		callerPhone, agentPhone := newPeer(t), newPeer(t)
+		caller.Configure(callerPhone.addr(), PayloadPCMU, 101)
+		agent.Configure(agentPhone.addr(), PayloadPCMA, 101)
+		caller.Start()
+		agent.Start()
+		br, err := e.Bridge(caller, agent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer br.Close()
+		callerLeg, agentLeg := analysis.NewLeg(), analysis.NewLeg()
+		agent.Analyse(agentLeg)
+		caller.Analyse(callerLeg)
+		caller.Converse(analysis.NewConversation(callerLeg, agentLeg, analysis.WithDeadAirThreshold(time.Second)))
 
-	// Both phones send audio all along, so both legs' analysers run in
-	// their own sessions' slots while the conversation reads them.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	silent := make([][]byte, 1000)
-	for i := range silent {
-		silent[i] = make([]byte, FrameSize)
-		fillSilence(silent[i], silencePCMU)
-	}
-	wg.Go(func() { callerPhone.sendAt(caller.localAddr(), PayloadPCMU, silent, steadyAt, frameTS, stop) })
-	agentAudio := make([][]byte, 0, len(silent))
-	for _, f := range speech {
-		a := make([]byte, FrameSize)
-		for i, b := range f {
-			a[i] = ulawToAlaw[b]
+		// Both phones send audio all along, so both legs' analysers run in
+		// their own sessions' slots while the conversation reads them.
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		silent := make([][]byte, 1000)
+		for i := range silent {
+			silent[i] = make([]byte, FrameSize)
+			fillSilence(silent[i], silencePCMU)
 		}
-		agentAudio = append(agentAudio, a)
-	}
-	for len(agentAudio) < len(silent) {
-		a := make([]byte, FrameSize)
-		fillSilence(a, silencePCMA)
-		agentAudio = append(agentAudio, a)
-	}
-	started := time.Now()
-	wg.Go(func() { agentPhone.sendAt(agent.localAddr(), PayloadPCMA, agentAudio, steadyAt, frameTS, stop) })
-	defer func() { close(stop); wg.Wait() }()
+		wg.Go(func() { callerPhone.sendAt(caller.localAddr(), PayloadPCMU, silent, steadyAt, frameTS, stop) })
+		agentAudio := make([][]byte, 0, len(silent))
+		for _, f := range speech {
+			a := make([]byte, FrameSize)
+			for i, b := range f {
+				a[i] = ulawToAlaw[b]
+			}
+			agentAudio = append(agentAudio, a)
+		}
+		for len(agentAudio) < len(silent) {
+			a := make([]byte, FrameSize)
+			fillSilence(a, silencePCMA)
+			agentAudio = append(agentAudio, a)
+		}
+		started := time.Now()
+		wg.Go(func() { agentPhone.sendAt(agent.localAddr(), PayloadPCMA, agentAudio, steadyAt, frameTS, stop) })
+		defer func() { close(stop); wg.Wait() }()
 
-	talkEnds := started.Add(time.Duration(len(speech)) * FrameDuration)
-	select {
-	case ev := <-caller.SpeechEvents():
-		after := time.Since(talkEnds)
-		if ev != analysis.DeadAirStarted {
-			t.Fatalf("event %v, want %v", ev, analysis.DeadAirStarted)
+		talkEnds := started.Add(time.Duration(len(speech)) * FrameDuration)
+		select {
+		case ev := <-caller.SpeechEvents():
+			after := time.Since(talkEnds)
+			if ev != analysis.DeadAirStarted {
+				t.Fatalf("event %v, want %v", ev, analysis.DeadAirStarted)
+			}
+			if after < 800*time.Millisecond {
+				t.Errorf("dead air reported %v after the agent stopped talking, want about 1 s", after)
+			}
+		case <-time.After(time.Until(talkEnds) + 3*time.Second):
+			t.Fatal("no dead-air event with both parties silent for 3 s")
 		}
-		if after < 800*time.Millisecond {
-			t.Errorf("dead air reported %v after the agent stopped talking, want about 1 s", after)
+		sum, _ := caller.ConversationSummary()
+		if len(speech) > 0 && sum.AgentTalk < time.Second {
+			t.Errorf("agent talk %v in the caller's conversation, want the agent's ~2 s", sum.AgentTalk)
 		}
-	case <-time.After(time.Until(talkEnds) + 3*time.Second):
-		t.Fatal("no dead-air event with both parties silent for 3 s")
-	}
-	sum, _ := caller.ConversationSummary()
-	if len(speech) > 0 && sum.AgentTalk < time.Second {
-		t.Errorf("agent talk %v in the caller's conversation, want the agent's ~2 s", sum.AgentTalk)
-	}
-	if sum.CallerTalk != 0 {
-		t.Errorf("caller talk %v from a silent caller", sum.CallerTalk)
-	}
+		if sum.CallerTalk != 0 {
+			t.Errorf("caller talk %v from a silent caller", sum.CallerTalk)
+		}
 
-	caller.SetHold(true)
-	select {
-	case ev := <-caller.SpeechEvents():
-		if ev != analysis.DeadAirEnded {
-			t.Errorf("event %v on hold, want %v", ev, analysis.DeadAirEnded)
+		caller.SetHold(true)
+		select {
+		case ev := <-caller.SpeechEvents():
+			if ev != analysis.DeadAirEnded {
+				t.Errorf("event %v on hold, want %v", ev, analysis.DeadAirEnded)
+			}
+		case <-time.After(time.Second):
+			t.Error("no end of dead air on hold")
 		}
-	case <-time.After(time.Second):
-		t.Error("no end of dead air on hold")
-	}
-	before, _ := caller.ConversationSummary()
-	time.Sleep(600 * time.Millisecond)
-	after, _ := caller.ConversationSummary()
-	if grew := after.DeadAir - before.DeadAir; grew > FrameDuration {
-		t.Errorf("dead air grew %v on hold", grew)
-	}
-	if held := after.Held - before.Held; held < 400*time.Millisecond {
-		t.Errorf("held time grew %v in 600 ms on hold", held)
-	}
-	if got, ok := agent.LegSummary(); !ok || (len(speech) > 0 && got.Talk < time.Second) {
-		t.Errorf("agent leg summary %+v (attached %v), want its talk", got, ok)
-	}
+		before, _ := caller.ConversationSummary()
+		time.Sleep(600 * time.Millisecond)
+		after, _ := caller.ConversationSummary()
+		if grew := after.DeadAir - before.DeadAir; grew > FrameDuration {
+			t.Errorf("dead air grew %v on hold", grew)
+		}
+		if held := after.Held - before.Held; held < 400*time.Millisecond {
+			t.Errorf("held time grew %v in 600 ms on hold", held)
+		}
+		if got, ok := agent.LegSummary(); !ok || (len(speech) > 0 && got.Talk < time.Second) {
+			t.Errorf("agent leg summary %+v (attached %v), want its talk", got, ok)
+		}
+	})
 }
 
 // slotRig drives one offline session's receive path and pacer slots by
@@ -392,7 +400,7 @@ type slotRig struct {
 
 func newSlotRig(t testing.TB) *slotRig {
 	t.Helper()
-	e := newTestEngine(t, nil)
+	e := newTestEngine(t, TransportPortPerCall, nil)
 	r := &slotRig{
 		p:       newPacer(e, &nullSender{}),
 		s:       offlineSession(e, false),
@@ -803,7 +811,7 @@ func BenchmarkPacerTickAnalysed(b *testing.B) {
 		for _, on := range []bool{false, true} {
 			name := fmt.Sprintf("streams=%d/analysis=%v", n, on)
 			b.Run(name, func(b *testing.B) {
-				e := newTestEngine(b, nil)
+				e := newTestEngine(b, TransportPortPerCall, nil)
 				p := newPacer(e, &nullSender{})
 				ss := make([]*Session, n)
 				for i := range ss {
@@ -837,61 +845,58 @@ func BenchmarkPacerTickAnalysed(b *testing.B) {
 }
 
 func TestBridgedSessionsShareOneAnalysisLockForGood(t *testing.T) {
-	e := newTestEngine(t, nil)
-	a, b, c := newTestSession(t, e), newTestSession(t, e), newTestSession(t, e)
-	if a.alock.Load() == b.alock.Load() {
-		t.Fatal("unbridged sessions share an analysis lock")
-	}
-	br, err := e.Bridge(a, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.alock.Load() != b.alock.Load() {
-		t.Error("bridged sessions do not share an analysis lock")
-	}
-	br.Close()
-	if a.alock.Load() != b.alock.Load() {
-		t.Error("the shared analysis lock was given up with the bridge")
-	}
-	// b moves on to c: a conversation on a may still read b's analyser, so
-	// all three now share.
-	if _, err := e.Bridge(c, b); err != nil {
-		t.Fatal(err)
-	}
-	if l := a.alock.Load(); b.alock.Load() != l || c.alock.Load() != l {
-		t.Error("sessions bridged in a chain do not all share one analysis lock")
-	}
-	l := a.lockAnalysis()
-	if l != c.alock.Load() {
-		t.Error("lockAnalysis returned another lock than the session's")
-	}
-	l.mu.Unlock()
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		e := newTestEngine(t, tr, nil)
+		a, b, c := newTestSession(t, e), newTestSession(t, e), newTestSession(t, e)
+		if a.alock.Load() == b.alock.Load() {
+			t.Fatal("unbridged sessions share an analysis lock")
+		}
+		br, err := e.Bridge(a, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.alock.Load() != b.alock.Load() {
+			t.Error("bridged sessions do not share an analysis lock")
+		}
+		br.Close()
+		if a.alock.Load() != b.alock.Load() {
+			t.Error("the shared analysis lock was given up with the bridge")
+		}
+		// b moves on to c: a conversation on a may still read b's analyser, so
+		// all three now share.
+		if _, err := e.Bridge(c, b); err != nil {
+			t.Fatal(err)
+		}
+		if l := a.alock.Load(); b.alock.Load() != l || c.alock.Load() != l {
+			t.Error("sessions bridged in a chain do not all share one analysis lock")
+		}
+		l := a.lockAnalysis()
+		if l != c.alock.Load() {
+			t.Error("lockAnalysis returned another lock than the session's")
+		}
+		l.mu.Unlock()
+	})
 }
 
 // A leg on hold may send nothing; AllowQuiet keeps the inactivity check
 // from ending it, and the timeout restarts when the hold ends.
 func TestAllowQuietSuspendsInactivity(t *testing.T) {
-	e, err := NewEngine(EngineConfig{BindIP: netip.MustParseAddr("127.0.0.1"), PortMin: 27600, PortMax: 27640, InactivityTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	s, err := e.NewSession("hold")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Configure(netip.MustParseAddrPort("127.0.0.1:9"), PayloadPCMU, 0)
-	s.AllowQuiet(true)
-	s.Start()
-	select {
-	case <-s.Inactive():
-		t.Fatal("inactivity fired on a leg allowed to be quiet")
-	case <-time.After(900 * time.Millisecond):
-	}
-	s.AllowQuiet(false)
-	select {
-	case <-s.Inactive():
-	case <-time.After(2 * time.Second):
-		t.Fatal("inactivity never fired after the quiet spell ended")
-	}
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		e := newTestEngine(t, tr, func(c *EngineConfig) { c.InactivityTimeout = 300 * time.Millisecond })
+		s := newTestSession(t, e)
+		s.Configure(netip.MustParseAddrPort("127.0.0.1:9"), PayloadPCMU, 0)
+		s.AllowQuiet(true)
+		s.Start()
+		select {
+		case <-s.Inactive():
+			t.Fatal("inactivity fired on a leg allowed to be quiet")
+		case <-time.After(900 * time.Millisecond):
+		}
+		s.AllowQuiet(false)
+		select {
+		case <-s.Inactive():
+		case <-time.After(2 * time.Second):
+			t.Fatal("inactivity never fired after the quiet spell ended")
+		}
+	})
 }

@@ -200,9 +200,9 @@ type bridgedPair struct {
 	br            *Bridge
 }
 
-func newBridgedPair(t *testing.T, callerPT, agentPT, callerDTMF, agentDTMF uint8) *bridgedPair {
+func newBridgedPair(t *testing.T, tr Transport, callerPT, agentPT, callerDTMF, agentDTMF uint8) *bridgedPair {
 	t.Helper()
-	e := newTestEngine(t, nil)
+	e := newTestEngine(t, tr, nil)
 	bp := &bridgedPair{e: e, a: newTestSession(t, e), b: newTestSession(t, e),
 		caller: newPhone(t, callerPT, 0xCA11), agent: newPhone(t, agentPT, 0xA6E7)}
 	if err := bp.a.Configure(bp.caller.addr(), callerPT, callerDTMF); err != nil {
@@ -244,373 +244,389 @@ func checkRelayed(t *testing.T, idx []int, sent int, dropped uint64, dir string)
 }
 
 func TestBridgeRelaysBothWaysAtOnceByteExactOrTranscoded(t *testing.T) {
-	tests := []struct {
-		name              string
-		callerPT, agentPT uint8
-	}{
-		{"both PCMU: byte-exact", PayloadPCMU, PayloadPCMU},
-		{"both PCMA: byte-exact", PayloadPCMA, PayloadPCMA},
-		{"PCMU caller, PCMA agent: transcoded", PayloadPCMU, PayloadPCMA},
-		{"PCMA caller, PCMU agent: transcoded", PayloadPCMA, PayloadPCMU},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			bp := newBridgedPair(t, tt.callerPT, tt.agentPT, 0, 0)
-			const n = 50
-			fromCaller, fromAgent := talkFrames(n, 0), talkFrames(n, 1000)
-			var wg sync.WaitGroup
-			wg.Add(2)
-			go func() { defer wg.Done(); bp.caller.talk(bp.a.localAddr(), fromCaller, FrameDuration) }()
-			go func() { defer wg.Done(); bp.agent.talk(bp.b.localAddr(), fromAgent, FrameDuration) }()
-			wg.Wait()
-			// Let the buffers drain and the relay fall back to silence.
-			time.Sleep(200 * time.Millisecond)
-			st := bp.br.Stats()
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		tests := []struct {
+			name              string
+			callerPT, agentPT uint8
+		}{
+			{"both PCMU: byte-exact", PayloadPCMU, PayloadPCMU},
+			{"both PCMA: byte-exact", PayloadPCMA, PayloadPCMA},
+			{"PCMU caller, PCMA agent: transcoded", PayloadPCMU, PayloadPCMA},
+			{"PCMA caller, PCMU agent: transcoded", PayloadPCMA, PayloadPCMU},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				bp := newBridgedPair(t, tr, tt.callerPT, tt.agentPT, 0, 0)
+				const n = 50
+				fromCaller, fromAgent := talkFrames(n, 0), talkFrames(n, 1000)
+				var wg sync.WaitGroup
+				wg.Add(2)
+				go func() { defer wg.Done(); bp.caller.talk(bp.a.localAddr(), fromCaller, FrameDuration) }()
+				go func() { defer wg.Done(); bp.agent.talk(bp.b.localAddr(), fromAgent, FrameDuration) }()
+				wg.Wait()
+				// Let the buffers drain and the relay fall back to silence.
+				time.Sleep(200 * time.Millisecond)
+				st := bp.br.Stats()
 
-			toAgent, toCaller := bp.agent.packets(), bp.caller.packets()
-			streamCheck(t, bp.e, toAgent, tt.agentPT)
-			streamCheck(t, bp.e, toCaller, tt.callerPT)
-			ab := checkRelayed(t, relayedIndices(t, toAgent, tt.agentPT, expectMap(fromCaller, tt.callerPT, tt.agentPT)), n, st.Dropped, "caller→agent")
-			ba := checkRelayed(t, relayedIndices(t, toCaller, tt.callerPT, expectMap(fromAgent, tt.agentPT, tt.callerPT)), n, st.Dropped, "agent→caller")
-			if uint64(ab) != st.AtoB || uint64(ba) != st.BtoA {
-				t.Errorf("stats %+v, the phones received %d and %d relayed frames", st, ab, ba)
-			}
-			wantTranscoded := uint64(0)
-			if tt.callerPT != tt.agentPT {
-				wantTranscoded = st.AtoB + st.BtoA
-			}
-			if st.Transcoded != wantTranscoded {
-				t.Errorf("transcoded %d frames, want %d", st.Transcoded, wantTranscoded)
-			}
-			// Relayed audio starts a talkspurt: marker on its first frame.
-			for _, r := range toAgent {
-				if !isSilence(r.Payload, silenceByte(tt.agentPT)) {
-					if !r.Marker {
-						t.Error("first relayed frame has no marker bit")
-					}
-					break
+				toAgent, toCaller := bp.agent.packets(), bp.caller.packets()
+				streamCheck(t, bp.e, toAgent, tt.agentPT)
+				streamCheck(t, bp.e, toCaller, tt.callerPT)
+				ab := checkRelayed(t, relayedIndices(t, toAgent, tt.agentPT, expectMap(fromCaller, tt.callerPT, tt.agentPT)), n, st.Dropped, "caller→agent")
+				ba := checkRelayed(t, relayedIndices(t, toCaller, tt.callerPT, expectMap(fromAgent, tt.agentPT, tt.callerPT)), n, st.Dropped, "agent→caller")
+				if uint64(ab) != st.AtoB || uint64(ba) != st.BtoA {
+					t.Errorf("stats %+v, the phones received %d and %d relayed frames", st, ab, ba)
 				}
-			}
-		})
-	}
+				wantTranscoded := uint64(0)
+				if tt.callerPT != tt.agentPT {
+					wantTranscoded = st.AtoB + st.BtoA
+				}
+				if st.Transcoded != wantTranscoded {
+					t.Errorf("transcoded %d frames, want %d", st.Transcoded, wantTranscoded)
+				}
+				// Relayed audio starts a talkspurt: marker on its first frame.
+				for _, r := range toAgent {
+					if !isSilence(r.Payload, silenceByte(tt.agentPT)) {
+						if !r.Marker {
+							t.Error("first relayed frame has no marker bit")
+						}
+						break
+					}
+				}
+			})
+		}
+	})
 }
 
 func TestBridgeRelaysOtherPacketSizesAsTwentyMillisecondFrames(t *testing.T) {
-	tests := []struct {
-		name string
-		size int
-	}{
-		{"ptime 10", 80},
-		{"ptime 30", 240},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			bp := newBridgedPair(t, PayloadPCMU, PayloadPCMU, 0, 0)
-			stream := bytes.Join(talkFrames(30, 0), nil)
-			var chunks [][]byte
-			for off := 0; off < len(stream); off += tt.size {
-				chunks = append(chunks, stream[off:off+tt.size])
-			}
-			bp.caller.talk(bp.a.localAddr(), chunks, time.Duration(tt.size)*time.Second/8000)
-			time.Sleep(200 * time.Millisecond)
-			pkts := bp.agent.packets()
-			streamCheck(t, bp.e, pkts, PayloadPCMU)
-			var got []byte
-			for _, r := range pkts {
-				if !isSilence(r.Payload, silencePCMU) {
-					got = append(got, r.Payload...)
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		tests := []struct {
+			name string
+			size int
+		}{
+			{"ptime 10", 80},
+			{"ptime 30", 240},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				bp := newBridgedPair(t, tr, PayloadPCMU, PayloadPCMU, 0, 0)
+				stream := bytes.Join(talkFrames(30, 0), nil)
+				var chunks [][]byte
+				for off := 0; off < len(stream); off += tt.size {
+					chunks = append(chunks, stream[off:off+tt.size])
 				}
-			}
-			if dropped := bp.br.Stats().Dropped; dropped == 0 && !bytes.Equal(got, stream) {
-				t.Errorf("agent heard %d bytes, not the caller's %d byte-exact", len(got), len(stream))
-			}
-		})
-	}
+				bp.caller.talk(bp.a.localAddr(), chunks, time.Duration(tt.size)*time.Second/8000)
+				time.Sleep(200 * time.Millisecond)
+				pkts := bp.agent.packets()
+				streamCheck(t, bp.e, pkts, PayloadPCMU)
+				var got []byte
+				for _, r := range pkts {
+					if !isSilence(r.Payload, silencePCMU) {
+						got = append(got, r.Payload...)
+					}
+				}
+				if dropped := bp.br.Stats().Dropped; dropped == 0 && !bytes.Equal(got, stream) {
+					t.Errorf("agent heard %d bytes, not the caller's %d byte-exact", len(got), len(stream))
+				}
+			})
+		}
+	})
 }
 
 func TestBridgeDoesNotRelayComfortNoiseOrOtherPayloadTypes(t *testing.T) {
-	bp := newBridgedPair(t, PayloadPCMU, PayloadPCMU, 101, 101)
-	for i := range 10 {
-		bp.caller.send(bp.a.localAddr(), rtp.Packet{Header: rtp.Header{PayloadType: payloadCN, SequenceNumber: uint16(i), SSRC: 1}, Payload: []byte{40}})
-		bp.caller.send(bp.a.localAddr(), rtp.Packet{Header: rtp.Header{PayloadType: PayloadPCMA, SequenceNumber: uint16(i), SSRC: 1}, Payload: numbered(i)})
-		time.Sleep(FrameDuration)
-	}
-	time.Sleep(100 * time.Millisecond)
-	for i, r := range bp.agent.packets() {
-		if r.PayloadType != PayloadPCMU || !isSilence(r.Payload, silencePCMU) {
-			t.Fatalf("packet %d to the agent: PT %d, % x…", i, r.PayloadType, r.Payload[:min(4, len(r.Payload))])
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		bp := newBridgedPair(t, tr, PayloadPCMU, PayloadPCMU, 101, 101)
+		for i := range 10 {
+			bp.caller.send(bp.a.localAddr(), rtp.Packet{Header: rtp.Header{PayloadType: payloadCN, SequenceNumber: uint16(i), SSRC: 1}, Payload: []byte{40}})
+			bp.caller.send(bp.a.localAddr(), rtp.Packet{Header: rtp.Header{PayloadType: PayloadPCMA, SequenceNumber: uint16(i), SSRC: 1}, Payload: numbered(i)})
+			time.Sleep(FrameDuration)
 		}
-	}
-	if st := bp.br.Stats(); st.AtoB != 0 {
-		t.Errorf("stats %+v: something was relayed", st)
-	}
+		time.Sleep(100 * time.Millisecond)
+		for i, r := range bp.agent.packets() {
+			if r.PayloadType != PayloadPCMU || !isSilence(r.Payload, silencePCMU) {
+				t.Fatalf("packet %d to the agent: PT %d, % x…", i, r.PayloadType, r.Payload[:min(4, len(r.Payload))])
+			}
+		}
+		if st := bp.br.Stats(); st.AtoB != 0 {
+			t.Errorf("stats %+v: something was relayed", st)
+		}
+	})
 }
 
 func TestPlayOnABridgedLegTakesPriorityAndRelayResumesWithoutBacklog(t *testing.T) {
-	bp := newBridgedPair(t, PayloadPCMU, PayloadPCMU, 0, 0)
-	const n = 100
-	frames := talkFrames(n, 0)
-	talking := make(chan struct{})
-	go func() { defer close(talking); bp.caller.talk(bp.a.localAddr(), frames, FrameDuration) }()
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		bp := newBridgedPair(t, tr, PayloadPCMU, PayloadPCMU, 0, 0)
+		const n = 100
+		frames := talkFrames(n, 0)
+		talking := make(chan struct{})
+		go func() { defer close(talking); bp.caller.talk(bp.a.localAddr(), frames, FrameDuration) }()
 
-	eventually(t, 2*time.Second, "caller heard by the agent", func() bool { return bp.br.Stats().AtoB >= 15 })
-	whisper := clipOf(10, 200) // "queue: sales", to the agent only
-	if err := bp.b.Play(context.Background(), whisper); err != nil {
-		t.Fatalf("Play: %v", err)
-	}
-	<-talking
-	time.Sleep(200 * time.Millisecond)
+		eventually(t, 2*time.Second, "caller heard by the agent", func() bool { return bp.br.Stats().AtoB >= 15 })
+		whisper := clipOf(10, 200) // "queue: sales", to the agent only
+		if err := bp.b.Play(context.Background(), whisper); err != nil {
+			t.Fatalf("Play: %v", err)
+		}
+		<-talking
+		time.Sleep(200 * time.Millisecond)
 
-	pkts := bp.agent.packets()
-	streamCheck(t, bp.e, pkts, PayloadPCMU)
-	want := expectMap(frames, PayloadPCMU, PayloadPCMU)
-	// Walk the agent's stream: relayed frames, the whisper uninterrupted,
-	// then relayed frames again.
-	var before, after []int
-	var prompt []byte
-	promptAt := -1
-	for i, r := range pkts {
-		if n, ok := want[string(r.Payload)]; ok {
-			if prompt == nil {
-				before = append(before, n)
-			} else {
-				after = append(after, n)
-				if len(after) == 1 && i-promptAt > 3 {
-					t.Errorf("relay resumed %d frames after the whisper, want at most 2 frames of priming", i-promptAt-1)
+		pkts := bp.agent.packets()
+		streamCheck(t, bp.e, pkts, PayloadPCMU)
+		want := expectMap(frames, PayloadPCMU, PayloadPCMU)
+		// Walk the agent's stream: relayed frames, the whisper uninterrupted,
+		// then relayed frames again.
+		var before, after []int
+		var prompt []byte
+		promptAt := -1
+		for i, r := range pkts {
+			if n, ok := want[string(r.Payload)]; ok {
+				if prompt == nil {
+					before = append(before, n)
+				} else {
+					after = append(after, n)
+					if len(after) == 1 && i-promptAt > 3 {
+						t.Errorf("relay resumed %d frames after the whisper, want at most 2 frames of priming", i-promptAt-1)
+					}
 				}
+				continue
 			}
-			continue
-		}
-		if isSilence(r.Payload, silencePCMU) {
-			if prompt != nil && len(prompt) < len(whisper) {
-				t.Fatal("silence inside the whisper")
+			if isSilence(r.Payload, silencePCMU) {
+				if prompt != nil && len(prompt) < len(whisper) {
+					t.Fatal("silence inside the whisper")
+				}
+				continue
 			}
-			continue
+			if len(after) > 0 {
+				t.Fatal("whisper audio after the relay resumed")
+			}
+			if prompt == nil && !r.Marker {
+				t.Error("whisper starts without the marker bit")
+			}
+			prompt = append(prompt, r.Payload...)
+			promptAt = i
 		}
-		if len(after) > 0 {
-			t.Fatal("whisper audio after the relay resumed")
+		if !bytes.Equal(prompt, whisper) {
+			t.Fatalf("whisper arrived as %d bytes, not the %d played", len(prompt), len(whisper))
 		}
-		if prompt == nil && !r.Marker {
-			t.Error("whisper starts without the marker bit")
+		if len(before) == 0 || len(after) == 0 {
+			t.Fatalf("relayed before/after the whisper: %d/%d frames", len(before), len(after))
 		}
-		prompt = append(prompt, r.Payload...)
-		promptAt = i
-	}
-	if !bytes.Equal(prompt, whisper) {
-		t.Fatalf("whisper arrived as %d bytes, not the %d played", len(prompt), len(whisper))
-	}
-	if len(before) == 0 || len(after) == 0 {
-		t.Fatalf("relayed before/after the whisper: %d/%d frames", len(before), len(after))
-	}
-	// What the caller said during the whisper was discarded, not queued:
-	// the first frame after it is about ten frames (the whisper's length)
-	// after the last one before it.
-	if jump := after[0] - before[len(before)-1]; jump < len(whisper)/FrameSize-2 {
-		t.Errorf("relay resumed at caller frame %d after %d: a backlog of the whisper's time played late",
-			after[0], before[len(before)-1])
-	}
-	for i := 1; i < len(after); i++ {
-		if after[i] <= after[i-1] {
-			t.Fatalf("frame %d after %d", after[i], after[i-1])
+		// What the caller said during the whisper was discarded, not queued:
+		// the first frame after it is about ten frames (the whisper's length)
+		// after the last one before it.
+		if jump := after[0] - before[len(before)-1]; jump < len(whisper)/FrameSize-2 {
+			t.Errorf("relay resumed at caller frame %d after %d: a backlog of the whisper's time played late",
+				after[0], before[len(before)-1])
 		}
-	}
-	if st := bp.br.Stats(); st.Dropped < 5 {
-		t.Errorf("stats %+v: the frames during the whisper were not counted as dropped", st)
-	}
+		for i := 1; i < len(after); i++ {
+			if after[i] <= after[i-1] {
+				t.Fatalf("frame %d after %d", after[i], after[i-1])
+			}
+		}
+		if st := bp.br.Stats(); st.Dropped < 5 {
+			t.Errorf("stats %+v: the frames during the whisper were not counted as dropped", st)
+		}
+	})
 }
 
 func TestTelephoneEventsAreRelayedWithTheOtherLegsPayloadType(t *testing.T) {
-	tests := []struct {
-		name      string
-		agentDTMF uint8
-	}{
-		{"agent negotiated telephone-event 96", 96},
-		{"agent without telephone-event gets none", 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			bp := newBridgedPair(t, PayloadPCMU, PayloadPCMA, 101, tt.agentDTMF)
-			var seq uint16
-			sendKeyPress(bp.caller.peer, bp.a.localAddr(), &seq, 5000, 5)
-			time.Sleep(100 * time.Millisecond)
-			sendKeyPress(bp.caller.peer, bp.a.localAddr(), &seq, 9000, 11)
-			time.Sleep(150 * time.Millisecond)
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		tests := []struct {
+			name      string
+			agentDTMF uint8
+		}{
+			{"agent negotiated telephone-event 96", 96},
+			{"agent without telephone-event gets none", 0},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				bp := newBridgedPair(t, tr, PayloadPCMU, PayloadPCMA, 101, tt.agentDTMF)
+				var seq uint16
+				sendKeyPress(bp.caller.peer, bp.a.localAddr(), &seq, 5000, 5)
+				time.Sleep(100 * time.Millisecond)
+				sendKeyPress(bp.caller.peer, bp.a.localAddr(), &seq, 9000, 11)
+				time.Sleep(150 * time.Millisecond)
 
-			for _, want := range []byte{'5', '#'} {
+				for _, want := range []byte{'5', '#'} {
+					select {
+					case d := <-bp.a.Digits():
+						if d != want {
+							t.Errorf("caller leg reported %q, want %q", d, want)
+						}
+					case <-time.After(time.Second):
+						t.Fatalf("caller leg did not report %q", want)
+					}
+				}
 				select {
 				case d := <-bp.a.Digits():
-					if d != want {
-						t.Errorf("caller leg reported %q, want %q", d, want)
-					}
-				case <-time.After(time.Second):
-					t.Fatalf("caller leg did not report %q", want)
+					t.Errorf("caller leg reported an extra %q", d)
+				case d := <-bp.b.Digits():
+					t.Errorf("agent leg reported %q it never received from the agent", d)
+				default:
 				}
-			}
-			select {
-			case d := <-bp.a.Digits():
-				t.Errorf("caller leg reported an extra %q", d)
-			case d := <-bp.b.Digits():
-				t.Errorf("agent leg reported %q it never received from the agent", d)
-			default:
-			}
 
-			pkts := bp.agent.packets()
-			streamCheck(t, bp.e, pkts, PayloadPCMA)
-			var events []received
-			for _, r := range pkts {
-				if r.PayloadType != PayloadPCMA {
-					events = append(events, r)
-				}
-			}
-			if tt.agentDTMF == 0 {
-				if len(events) != 0 {
-					t.Fatalf("%d event packets to an agent that did not negotiate them", len(events))
-				}
-				return
-			}
-			if len(events) != 14 {
-				t.Fatalf("agent got %d event packets, want 2 presses × 7", len(events))
-			}
-			for press, key := range []uint8{5, 11} {
-				evs := events[press*7 : press*7+7]
-				for i, r := range evs {
-					ev, err := ParseTelephoneEvent(r.Payload)
-					if err != nil {
-						t.Fatal(err)
-					}
-					wantEnd := i >= 4
-					wantDur := []uint16{160, 320, 480, 640, 800, 800, 800}[i]
-					if r.PayloadType != tt.agentDTMF || ev.Event != key || ev.End != wantEnd || ev.Duration != wantDur ||
-						r.Marker != (i == 0) || r.Timestamp != evs[0].Timestamp || r.SSRC != pkts[0].SSRC {
-						t.Errorf("press %d packet %d: PT %d marker %v ts %d %+v", press, i, r.PayloadType, r.Marker, r.Timestamp, ev)
+				pkts := bp.agent.packets()
+				streamCheck(t, bp.e, pkts, PayloadPCMA)
+				var events []received
+				for _, r := range pkts {
+					if r.PayloadType != PayloadPCMA {
+						events = append(events, r)
 					}
 				}
-			}
-			if events[0].Timestamp == events[7].Timestamp {
-				t.Error("two presses share one timestamp: the agent would hear one key")
-			}
-			if got := bp.br.Stats().Events; got != 14 {
-				t.Errorf("stats count %d events relayed, want 14", got)
-			}
-		})
-	}
+				if tt.agentDTMF == 0 {
+					if len(events) != 0 {
+						t.Fatalf("%d event packets to an agent that did not negotiate them", len(events))
+					}
+					return
+				}
+				if len(events) != 14 {
+					t.Fatalf("agent got %d event packets, want 2 presses × 7", len(events))
+				}
+				for press, key := range []uint8{5, 11} {
+					evs := events[press*7 : press*7+7]
+					for i, r := range evs {
+						ev, err := ParseTelephoneEvent(r.Payload)
+						if err != nil {
+							t.Fatal(err)
+						}
+						wantEnd := i >= 4
+						wantDur := []uint16{160, 320, 480, 640, 800, 800, 800}[i]
+						if r.PayloadType != tt.agentDTMF || ev.Event != key || ev.End != wantEnd || ev.Duration != wantDur ||
+							r.Marker != (i == 0) || r.Timestamp != evs[0].Timestamp || r.SSRC != pkts[0].SSRC {
+							t.Errorf("press %d packet %d: PT %d marker %v ts %d %+v", press, i, r.PayloadType, r.Marker, r.Timestamp, ev)
+						}
+					}
+				}
+				if events[0].Timestamp == events[7].Timestamp {
+					t.Error("two presses share one timestamp: the agent would hear one key")
+				}
+				if got := bp.br.Stats().Events; got != 14 {
+					t.Errorf("stats count %d events relayed, want 14", got)
+				}
+			})
+		}
+	})
 }
 
 func TestEndingTheBridgeReturnsTheOtherLegToSilence(t *testing.T) {
-	tests := []struct {
-		name string
-		end  func(bp *bridgedPair)
-	}{
-		{"Bridge.Close", func(bp *bridgedPair) { bp.br.Close(); bp.br.Close() }},
-		{"the caller's session closes", func(bp *bridgedPair) { bp.a.Close() }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			bp := newBridgedPair(t, PayloadPCMU, PayloadPCMU, 0, 0)
-			frames := talkFrames(60, 0)
-			talking := make(chan struct{})
-			go func() { defer close(talking); bp.caller.talk(bp.a.localAddr(), frames, FrameDuration) }()
-			eventually(t, 2*time.Second, "relay running", func() bool { return bp.br.Stats().AtoB >= 10 })
-			tt.end(bp)
-			select {
-			case <-bp.br.Done():
-			case <-time.After(time.Second):
-				t.Fatal("Done not closed")
-			}
-			endedAt := time.Now()
-			<-talking
-			time.Sleep(100 * time.Millisecond)
-
-			pkts := bp.agent.packets()
-			streamCheck(t, bp.e, pkts, PayloadPCMU)
-			late := 0
-			for _, r := range pkts {
-				if r.at.After(endedAt) && !isSilence(r.Payload, silencePCMU) {
-					late++
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		tests := []struct {
+			name string
+			end  func(bp *bridgedPair)
+		}{
+			{"Bridge.Close", func(bp *bridgedPair) { bp.br.Close(); bp.br.Close() }},
+			{"the caller's session closes", func(bp *bridgedPair) { bp.a.Close() }},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				bp := newBridgedPair(t, tr, PayloadPCMU, PayloadPCMU, 0, 0)
+				frames := talkFrames(60, 0)
+				talking := make(chan struct{})
+				go func() { defer close(talking); bp.caller.talk(bp.a.localAddr(), frames, FrameDuration) }()
+				eventually(t, 2*time.Second, "relay running", func() bool { return bp.br.Stats().AtoB >= 10 })
+				tt.end(bp)
+				select {
+				case <-bp.br.Done():
+				case <-time.After(time.Second):
+					t.Fatal("Done not closed")
 				}
-			}
-			if late > 1 {
-				t.Errorf("%d relayed frames reached the agent after the bridge ended", late)
-			}
-			if bp.br.Stats().AtoB < 10 {
-				t.Errorf("stats %+v", bp.br.Stats())
-			}
-		})
-	}
+				endedAt := time.Now()
+				<-talking
+				time.Sleep(100 * time.Millisecond)
+
+				pkts := bp.agent.packets()
+				streamCheck(t, bp.e, pkts, PayloadPCMU)
+				late := 0
+				for _, r := range pkts {
+					if r.at.After(endedAt) && !isSilence(r.Payload, silencePCMU) {
+						late++
+					}
+				}
+				if late > 1 {
+					t.Errorf("%d relayed frames reached the agent after the bridge ended", late)
+				}
+				if bp.br.Stats().AtoB < 10 {
+					t.Errorf("stats %+v", bp.br.Stats())
+				}
+			})
+		}
+	})
 }
 
 func TestBridgeRefusesBusyAndClosedSessions(t *testing.T) {
-	e := newTestEngine(t, nil)
-	a, b, c := newTestSession(t, e), newTestSession(t, e), newTestSession(t, e)
-	br, err := e.Bridge(a, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range []struct {
-		name string
-		x, y *Session
-		want error
-	}{
-		{"the same pair again", a, b, ErrBusy},
-		{"the pair reversed", b, a, ErrBusy},
-		{"a bridged leg with a free one", c, b, ErrBusy},
-		{"a session with itself", c, c, ErrBusy},
-	} {
-		if _, err := e.Bridge(tt.x, tt.y); !errors.Is(err, tt.want) {
-			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		e := newTestEngine(t, tr, nil)
+		a, b, c := newTestSession(t, e), newTestSession(t, e), newTestSession(t, e)
+		br, err := e.Bridge(a, b)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	br.Close()
-	br2, err := e.Bridge(b, c)
-	if err != nil {
-		t.Fatalf("after Close a leg is free again: %v", err)
-	}
-	br2.Close()
-	c.Close()
-	if _, err := e.Bridge(a, c); !errors.Is(err, ErrClosed) {
-		t.Errorf("closed session: %v, want ErrClosed", err)
-	}
-	e.Close()
-	if _, err := e.Bridge(a, b); !errors.Is(err, ErrClosed) {
-		t.Errorf("closed engine: %v, want ErrClosed", err)
-	}
+		for _, tt := range []struct {
+			name string
+			x, y *Session
+			want error
+		}{
+			{"the same pair again", a, b, ErrBusy},
+			{"the pair reversed", b, a, ErrBusy},
+			{"a bridged leg with a free one", c, b, ErrBusy},
+			{"a session with itself", c, c, ErrBusy},
+		} {
+			if _, err := e.Bridge(tt.x, tt.y); !errors.Is(err, tt.want) {
+				t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+			}
+		}
+		br.Close()
+		br2, err := e.Bridge(b, c)
+		if err != nil {
+			t.Fatalf("after Close a leg is free again: %v", err)
+		}
+		br2.Close()
+		c.Close()
+		if _, err := e.Bridge(a, c); !errors.Is(err, ErrClosed) {
+			t.Errorf("closed session: %v, want ErrClosed", err)
+		}
+		e.Close()
+		if _, err := e.Bridge(a, b); !errors.Is(err, ErrClosed) {
+			t.Errorf("closed engine: %v, want ErrClosed", err)
+		}
+	})
 }
 
 func TestBurstySenderKeepsTheOutputContinuousWithoutGrowingLatency(t *testing.T) {
-	bp := newBridgedPair(t, PayloadPCMU, PayloadPCMU, 0, 0)
-	const bursts, per = 8, 5
-	frames := talkFrames(bursts*per, 0)
-	// Five frames at once, then nothing for 140 ms: 100 ms of audio every
-	// 140 ms, as a congested path or a phone's own jitter delivers it.
-	for i := range bursts {
-		for j := range per {
-			k := i*per + j
-			bp.caller.sendAudio(bp.a.localAddr(), frames[k], k)
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		bp := newBridgedPair(t, tr, PayloadPCMU, PayloadPCMU, 0, 0)
+		const bursts, per = 8, 5
+		frames := talkFrames(bursts*per, 0)
+		// Five frames at once, then nothing for 140 ms: 100 ms of audio every
+		// 140 ms, as a congested path or a phone's own jitter delivers it.
+		for i := range bursts {
+			for j := range per {
+				k := i*per + j
+				bp.caller.sendAudio(bp.a.localAddr(), frames[k], k)
+			}
+			time.Sleep(140 * time.Millisecond)
 		}
-		time.Sleep(140 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 
-	pkts := bp.agent.packets()
-	streamCheck(t, bp.e, pkts, PayloadPCMU)
-	st := bp.br.Stats()
-	checkRelayed(t, relayedIndices(t, pkts, PayloadPCMU, expectMap(frames, PayloadPCMU, PayloadPCMU)), len(frames), st.Dropped, "caller→agent")
-	if st.Underruns == 0 {
-		t.Errorf("stats %+v: the 40 ms holes after each burst were not counted as underruns", st)
-	}
-	// Latency does not grow: the first frame of each burst reaches the
-	// agent about as fast in the last burst as in the first (priming plus
-	// up to a slot and a tick).
-	want := expectMap(frames, PayloadPCMU, PayloadPCMU)
-	for _, r := range pkts {
-		k, ok := want[string(r.Payload)]
-		if !ok || k%per != 0 {
-			continue
+		pkts := bp.agent.packets()
+		streamCheck(t, bp.e, pkts, PayloadPCMU)
+		st := bp.br.Stats()
+		checkRelayed(t, relayedIndices(t, pkts, PayloadPCMU, expectMap(frames, PayloadPCMU, PayloadPCMU)), len(frames), st.Dropped, "caller→agent")
+		if st.Underruns == 0 {
+			t.Errorf("stats %+v: the 40 ms holes after each burst were not counted as underruns", st)
 		}
-		if d := r.at.Sub(bp.caller.sent[k]); d > 100*time.Millisecond {
-			t.Errorf("burst %d: first frame took %v to relay", k/per, d)
+		// Latency does not grow: the first frame of each burst reaches the
+		// agent about as fast in the last burst as in the first (priming plus
+		// up to a slot and a tick).
+		want := expectMap(frames, PayloadPCMU, PayloadPCMU)
+		for _, r := range pkts {
+			k, ok := want[string(r.Payload)]
+			if !ok || k%per != 0 {
+				continue
+			}
+			if d := r.at.Sub(bp.caller.sent[k]); d > 100*time.Millisecond {
+				t.Errorf("burst %d: first frame took %v to relay", k/per, d)
+			}
 		}
-	}
+	})
 }
 
 // relayRig is a bridged pair of offline sessions and a private pacer, for
@@ -625,7 +641,7 @@ type relayRig struct {
 
 func newRelayRig(tb testing.TB, snd sender, callerPT, agentPT uint8) *relayRig {
 	tb.Helper()
-	e := newTestEngine(tb, nil)
+	e := newTestEngine(tb, TransportPortPerCall, nil)
 	r := &relayRig{a: offlineSession(e, false), b: offlineSession(e, false), p: newPacer(e, snd), e: e,
 		src: netip.AddrPortFrom(loopback, 4000)}
 	r.a.Configure(netip.AddrPortFrom(loopback, 9), callerPT, 101)
@@ -783,22 +799,24 @@ func FuzzBridgedHandlePacket(f *testing.F) {
 // agent's leg, its key presses are reported there and never reach the
 // caller.
 func TestKeptDigitsAreReportedButNotRelayed(t *testing.T) {
-	bp := newBridgedPair(t, PayloadPCMU, PayloadPCMU, 101, 101)
-	bp.a.KeepDigits(true) // here the "caller" side plays the agent
-	var seq uint16
-	sendKeyPress(bp.caller.peer, bp.a.localAddr(), &seq, 5000, 10) // '*'
-	time.Sleep(150 * time.Millisecond)
-	select {
-	case d := <-bp.a.Digits():
-		if d != '*' {
-			t.Fatalf("reported %q, want *", d)
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		bp := newBridgedPair(t, tr, PayloadPCMU, PayloadPCMU, 101, 101)
+		bp.a.KeepDigits(true) // here the "caller" side plays the agent
+		var seq uint16
+		sendKeyPress(bp.caller.peer, bp.a.localAddr(), &seq, 5000, 10) // '*'
+		time.Sleep(150 * time.Millisecond)
+		select {
+		case d := <-bp.a.Digits():
+			if d != '*' {
+				t.Fatalf("reported %q, want *", d)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("the key was not reported on its own leg")
 		}
-	case <-time.After(time.Second):
-		t.Fatal("the key was not reported on its own leg")
-	}
-	for _, r := range bp.agent.packets() {
-		if r.PayloadType == 101 {
-			t.Fatal("a kept key press was relayed to the other leg")
+		for _, r := range bp.agent.packets() {
+			if r.PayloadType == 101 {
+				t.Fatal("a kept key press was relayed to the other leg")
+			}
 		}
-	}
+	})
 }

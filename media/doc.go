@@ -1,9 +1,17 @@
 // Package media is hotline's media engine: the RTP side of every call leg.
 //
 // It owns
-//   - RTP sessions (github.com/pion/rtp), one even UDP port per call leg, with
-//     symmetric RTP (RFC 4961; the "comedia" behaviour of latching onto the
-//     source the caller really sends from, which gets through NAT);
+//   - RTP sessions (github.com/pion/rtp) with symmetric RTP (RFC 4961; the
+//     "comedia" behaviour of latching onto the source the caller really
+//     sends from, which gets through NAT), on either transport of
+//     EngineConfig.Transport: TransportPortPerCall, the conventional layout,
+//     gives every call leg its own even UDP port, socket and receive
+//     goroutine and sends one sendto(2) per packet; TransportShared binds one
+//     socket per pacer shard on the first even ports of the range, the pacer
+//     writes each tick's packets in sendmmsg(2) batches, one goroutine per
+//     socket reads recvmmsg(2) batches, and a demultiplexer gives each
+//     datagram to its session by source address and SSRC (shared.go has the
+//     rules, and what a shared port cannot do that a port of its own can);
 //   - G.711 µ-law and A-law (github.com/zaf/g711) through lookup tables into
 //     caller-owned buffers, so encoding and decoding never allocate;
 //   - RFC 4733 telephone-event detection, reported once per key press;
@@ -11,7 +19,8 @@
 //     due 20 ms frame of every session. A goroutine and ticker per call does
 //     not scale (see DESIGN.md, "Media engine"); one loop touching every
 //     stream in turn does, and it is the single place where the sending
-//     strategy (one syscall per packet today, batches later) can be swapped;
+//     strategy (one syscall per packet, or batches on a shared socket) is
+//     chosen;
 //   - prompt playback: Play hands already-encoded clips to the pacer, which
 //     copies one 160-byte frame per 20 ms into the packet; between prompts
 //     the stream continues with encoded silence, so the caller never hears a

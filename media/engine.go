@@ -49,6 +49,11 @@ type EngineConfig struct {
 	// PacerShards is the number of pacer loops; sessions are spread over
 	// them round-robin. 0 means one per CPU (GOMAXPROCS).
 	PacerShards int
+	// Transport chooses how sessions map onto sockets: the zero value,
+	// TransportPortPerCall, gives each session its own even port;
+	// TransportShared binds one socket per pacer shard on the first free
+	// even ports of PortMin..PortMax and sends and receives in batches.
+	Transport Transport
 }
 
 // Engine owns the RTP ports, the pacer and every session.
@@ -58,6 +63,8 @@ type Engine struct {
 	epoch  time.Time
 	ports  *portPool
 	pacers []*pacer
+	// socks are the shared sockets, one per pacer (TransportShared only).
+	socks []*sharedSocket
 
 	// bridgeMu serialises Bridge, the only place that locks two sessions.
 	bridgeMu sync.Mutex
@@ -86,6 +93,11 @@ type Stats struct {
 	FramesSkipped uint64
 	// SendErrors counts failed socket writes.
 	SendErrors uint64
+	// PacketsUnmatched counts datagrams a shared socket could not give to
+	// any session (TransportShared): unknown source and SSRC, or a session
+	// closed moments ago. Always 0 with TransportPortPerCall, where a
+	// socket's datagrams are its session's.
+	PacketsUnmatched uint64
 	// ActiveSessions is the number of sessions not yet closed.
 	ActiveSessions int
 }
@@ -97,6 +109,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	if cfg.InactivityTimeout < 0 {
 		return nil, fmt.Errorf("media: negative InactivityTimeout %v", cfg.InactivityTimeout)
+	}
+	if cfg.Transport != TransportPortPerCall && cfg.Transport != TransportShared {
+		return nil, fmt.Errorf("media: %v: %w", cfg.Transport, ErrUnknownTransport)
 	}
 	ports, err := newPortPool(cfg.PortMin, cfg.PortMax)
 	if err != nil {
@@ -117,6 +132,12 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 		ports:    ports,
 		sessions: make(map[*Session]struct{}),
 	}
+	if cfg.Transport == TransportShared {
+		if err := e.openShared(shards); err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
 	for range shards {
 		p := newPacer(e, directSender{})
 		e.pacers = append(e.pacers, p)
@@ -125,18 +146,60 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	return e, nil
 }
 
+// openShared binds one socket per shard on the first free even ports of
+// the range and starts each shard's pacer (sending in batches on it) and
+// receive goroutine.
+func (e *Engine) openShared(shards int) error {
+	fail := func(err error) error {
+		for _, k := range e.socks {
+			_ = k.close()
+		}
+		return fmt.Errorf("media: shared RTP sockets: %w", err)
+	}
+	for range shards {
+		conn, port, err := e.ports.bind(e.cfg.BindIP)
+		if err != nil {
+			return fail(err)
+		}
+		k, err := newSharedSocket(e, conn, port)
+		if err == nil {
+			e.socks = append(e.socks, k)
+			go k.readLoop()
+		} else {
+			_ = conn.Close()
+			e.ports.release(port)
+			return fail(err)
+		}
+		snd, err := newBatchSender(conn, e.cfg.Lateness, e.now)
+		if err != nil {
+			return fail(err)
+		}
+		p := newPacer(e, snd)
+		p.senderObserves = true
+		e.pacers = append(e.pacers, p)
+	}
+	for _, p := range e.pacers {
+		go p.run()
+	}
+	return nil
+}
+
 // now is the engine's monotonic clock in nanoseconds since NewEngine; an
 // int64 is what the pacer and the receive goroutines can share atomically.
 func (e *Engine) now() int64 { return int64(time.Since(e.epoch)) }
 
 // NewSession reserves an even port and returns an unconfigured, unstarted
-// session for one call leg. callID only labels logs.
+// session for one call leg. callID only labels logs. With TransportShared
+// the port is the next pacer shard's, and NewSession binds nothing.
 func (e *Engine) NewSession(callID string) (*Session, error) {
 	e.mu.Lock()
 	closed := e.closed
 	e.mu.Unlock()
 	if closed {
 		return nil, ErrClosed
+	}
+	if e.socks != nil {
+		return e.newSharedSession(callID)
 	}
 	conn, port, err := e.ports.bind(e.cfg.BindIP)
 	if err != nil {
@@ -161,6 +224,26 @@ func (e *Engine) NewSession(callID string) (*Session, error) {
 	return s, nil
 }
 
+// newSharedSession puts a session on the next shard's shared socket.
+func (e *Engine) newSharedSession(callID string) (*Session, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	i := e.nextPace % len(e.pacers)
+	e.nextPace++
+	k := e.socks[i]
+	s := newSession(e, callID, k.conn, k.port)
+	s.sock = k
+	s.pc = e.pacers[i]
+	close(s.readDone) // no receive goroutine of its own
+	k.add(s)
+	e.sessions[s] = struct{}{}
+	e.log.Debug("rtp session opened", "call_id", callID, "port", k.port, "transport", "shared")
+	return s, nil
+}
+
 // forget drops a closed session and keeps its receive counters.
 func (e *Engine) forget(s *Session) {
 	e.mu.Lock()
@@ -179,6 +262,9 @@ func (e *Engine) Stats() Stats {
 		st.PacketsSent += p.sent.Load()
 		st.FramesSkipped += p.skipped.Load()
 		st.SendErrors += p.sendErrors.Load()
+	}
+	for _, k := range e.socks {
+		st.PacketsUnmatched += k.unmatched.Load()
 	}
 	e.mu.Lock()
 	st.PacketsReceived = e.goneReceived
@@ -208,6 +294,11 @@ func (e *Engine) Close() error {
 		}
 		for _, s := range open {
 			if err := s.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for _, k := range e.socks {
+			if err := k.close(); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -17,4 +17,7 @@ var (
 	// ErrShortPacket means a packet or payload is shorter than its format
 	// requires.
 	ErrShortPacket = errors.New("media: packet too short")
+	// ErrUnknownTransport means a transport name other than "per-call" or
+	// "shared", or an EngineConfig.Transport value out of range.
+	ErrUnknownTransport = errors.New("media: unknown transport")
 )

@@ -43,10 +43,25 @@ func freeEvenPorts(t testing.TB, n int) (lo, hi int) {
 	return 0, 0
 }
 
-func newTestEngine(t testing.TB, mod func(*EngineConfig)) *Engine {
+// transports are the socket layouts every test that uses real sockets runs
+// under: the behaviour of a session must not depend on it.
+var transports = []Transport{TransportPortPerCall, TransportShared}
+
+// forEachTransport runs test once per transport, as subtests named after
+// it ("per-call", "shared").
+func forEachTransport(t *testing.T, test func(t *testing.T, tr Transport)) {
+	t.Helper()
+	for _, tr := range transports {
+		t.Run(tr.String(), func(t *testing.T) { test(t, tr) })
+	}
+}
+
+// newTestEngine starts an engine with transport tr on a free block of
+// loopback ports; mod, if set, adjusts the configuration first.
+func newTestEngine(t testing.TB, tr Transport, mod func(*EngineConfig)) *Engine {
 	t.Helper()
 	lo, hi := freeEvenPorts(t, 16)
-	cfg := EngineConfig{BindIP: loopback, PortMin: lo, PortMax: hi}
+	cfg := EngineConfig{BindIP: loopback, PortMin: lo, PortMax: hi, Transport: tr}
 	if mod != nil {
 		mod(&cfg)
 	}

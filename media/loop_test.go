@@ -11,172 +11,178 @@ import (
 )
 
 func TestLoopRepeatsClipsBackToBackWithoutSilence(t *testing.T) {
-	tests := []struct {
-		name  string
-		clips [][]byte
-	}{
-		{"a clip of whole frames", [][]byte{clipOf(3, 1)}},
-		{"a clip ending mid-frame runs on into its next repetition", [][]byte{clipOf(3, 1)[:2*FrameSize+70]}},
-		{"two clips joined byte to byte, empty ones skipped", [][]byte{clipOf(1, 1)[:100], nil, clipOf(2, 40)[:250]}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newTestEngine(t, nil)
-			s := newTestSession(t, e)
-			p := newPeer(t)
-			s.Configure(p.addr(), PayloadPCMU, 0)
-			s.Start()
-			p.collect(2)
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		tests := []struct {
+			name  string
+			clips [][]byte
+		}{
+			{"a clip of whole frames", [][]byte{clipOf(3, 1)}},
+			{"a clip ending mid-frame runs on into its next repetition", [][]byte{clipOf(3, 1)[:2*FrameSize+70]}},
+			{"two clips joined byte to byte, empty ones skipped", [][]byte{clipOf(1, 1)[:100], nil, clipOf(2, 40)[:250]}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				e := newTestEngine(t, tr, nil)
+				s := newTestSession(t, e)
+				p := newPeer(t)
+				s.Configure(p.addr(), PayloadPCMU, 0)
+				s.Start()
+				p.collect(2)
 
-			cause := errors.New("agent answered")
-			ctx, cancel := context.WithCancelCause(context.Background())
-			loopErr := make(chan error, 1)
-			go func() { loopErr <- s.Loop(ctx, tt.clips...) }()
+				cause := errors.New("agent answered")
+				ctx, cancel := context.WithCancelCause(context.Background())
+				loopErr := make(chan error, 1)
+				go func() { loopErr <- s.Loop(ctx, tt.clips...) }()
 
-			// Five repetitions of the loop, from its first frame.
-			period := bytes.Join(tt.clips, nil)
-			want := bytes.Repeat(period, 5)
-			var got []byte
-			var seq []uint16
-			for len(got) < len(want) {
-				r, ok := p.read(time.Second)
-				if !ok {
-					t.Fatal("stream stopped")
+				// Five repetitions of the loop, from its first frame.
+				period := bytes.Join(tt.clips, nil)
+				want := bytes.Repeat(period, 5)
+				var got []byte
+				var seq []uint16
+				for len(got) < len(want) {
+					r, ok := p.read(time.Second)
+					if !ok {
+						t.Fatal("stream stopped")
+					}
+					if got == nil && isSilence(r.Payload, silencePCMU) {
+						continue
+					}
+					if got == nil && !r.Marker {
+						t.Error("loop starts without the marker bit")
+					}
+					if isSilence(r.Payload, silencePCMU) {
+						t.Fatalf("silence frame after %d bytes of the loop", len(got))
+					}
+					got = append(got, r.Payload...)
+					seq = append(seq, r.SequenceNumber)
 				}
-				if got == nil && isSilence(r.Payload, silencePCMU) {
-					continue
+				if !bytes.Equal(got[:len(want)], want) {
+					t.Fatal("the loop did not arrive as its clips repeated byte to byte")
 				}
-				if got == nil && !r.Marker {
-					t.Error("loop starts without the marker bit")
+				for i := 1; i < len(seq); i++ {
+					if seq[i] != seq[i-1]+1 {
+						t.Fatalf("sequence gap %d → %d", seq[i-1], seq[i])
+					}
 				}
-				if isSilence(r.Payload, silencePCMU) {
-					t.Fatalf("silence frame after %d bytes of the loop", len(got))
+				select {
+				case err := <-loopErr:
+					t.Fatalf("Loop returned %v while its context was live", err)
+				default:
 				}
-				got = append(got, r.Payload...)
-				seq = append(seq, r.SequenceNumber)
-			}
-			if !bytes.Equal(got[:len(want)], want) {
-				t.Fatal("the loop did not arrive as its clips repeated byte to byte")
-			}
-			for i := 1; i < len(seq); i++ {
-				if seq[i] != seq[i-1]+1 {
-					t.Fatalf("sequence gap %d → %d", seq[i-1], seq[i])
+				cancel(cause)
+				select {
+				case err := <-loopErr:
+					if !errors.Is(err, cause) {
+						t.Errorf("Loop returned %v, want the cause", err)
+					}
+				case <-time.After(time.Second):
+					t.Fatal("Loop did not return after cancel")
 				}
-			}
-			select {
-			case err := <-loopErr:
-				t.Fatalf("Loop returned %v while its context was live", err)
-			default:
-			}
-			cancel(cause)
-			select {
-			case err := <-loopErr:
-				if !errors.Is(err, cause) {
-					t.Errorf("Loop returned %v, want the cause", err)
+				p.drain()
+				for range 3 {
+					if r, _ := p.read(time.Second); !isSilence(r.Payload, silencePCMU) {
+						t.Fatal("loop audio after Loop returned")
+					}
 				}
-			case <-time.After(time.Second):
-				t.Fatal("Loop did not return after cancel")
-			}
-			p.drain()
-			for range 3 {
-				if r, _ := p.read(time.Second); !isSilence(r.Payload, silencePCMU) {
-					t.Fatal("loop audio after Loop returned")
-				}
-			}
-		})
-	}
+			})
+		}
+	})
 }
 
 func TestLoopFollowsPlayRulesForBusyEmptyAndClosed(t *testing.T) {
-	e := newTestEngine(t, nil)
-	s := newTestSession(t, e)
-	s.Configure(newPeer(t).addr(), PayloadPCMU, 0)
-	s.Start()
-	if err := s.Loop(context.Background(), nil, []byte{}); err != nil {
-		t.Errorf("Loop of nothing: %v, want nil at once", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.Loop(ctx, clipOf(2, 1)) }()
-	eventually(t, time.Second, "Loop running", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.play != nil
-	})
-	if err := s.Play(context.Background(), clipOf(1, 1)); !errors.Is(err, ErrBusy) {
-		t.Errorf("Play during Loop: %v, want ErrBusy", err)
-	}
-	if err := s.Loop(context.Background(), clipOf(1, 1)); !errors.Is(err, ErrBusy) {
-		t.Errorf("Loop during Loop: %v, want ErrBusy", err)
-	}
-	s.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrClosed) {
-			t.Errorf("Loop on a closing session: %v, want ErrClosed", err)
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		e := newTestEngine(t, tr, nil)
+		s := newTestSession(t, e)
+		s.Configure(newPeer(t).addr(), PayloadPCMU, 0)
+		s.Start()
+		if err := s.Loop(context.Background(), nil, []byte{}); err != nil {
+			t.Errorf("Loop of nothing: %v, want nil at once", err)
 		}
-	case <-time.After(time.Second):
-		t.Fatal("Loop still running after Close")
-	}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- s.Loop(ctx, clipOf(2, 1)) }()
+		eventually(t, time.Second, "Loop running", func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.play != nil
+		})
+		if err := s.Play(context.Background(), clipOf(1, 1)); !errors.Is(err, ErrBusy) {
+			t.Errorf("Play during Loop: %v, want ErrBusy", err)
+		}
+		if err := s.Loop(context.Background(), clipOf(1, 1)); !errors.Is(err, ErrBusy) {
+			t.Errorf("Loop during Loop: %v, want ErrBusy", err)
+		}
+		s.Close()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrClosed) {
+				t.Errorf("Loop on a closing session: %v, want ErrClosed", err)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("Loop still running after Close")
+		}
+	})
 }
 
 // Hold music is stopped for an announcement and resumed, again and again:
 // the caller never hears a silence frame between them (R3, R10).
 func TestPlaybacksStartedRightAfterTheLastEndedLeaveNoGap(t *testing.T) {
-	e := newTestEngine(t, nil)
-	s := newTestSession(t, e)
-	ph := newPhone(t, PayloadPCMA, 1)
-	s.Configure(ph.addr(), PayloadPCMA, 0)
-	s.Start()
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		e := newTestEngine(t, tr, nil)
+		s := newTestSession(t, e)
+		ph := newPhone(t, PayloadPCMA, 1)
+		s.Configure(ph.addr(), PayloadPCMA, 0)
+		s.Start()
 
-	music, announcement := clipOf(2, 1), clipOf(3, 120)
-	for round := range 6 {
-		ctx, cancel := context.WithCancel(context.Background())
-		looped := make(chan error, 1)
-		go func() { looped <- s.Loop(ctx, music) }()
-		// Stop the music at a different point of the 20 ms slot each
-		// round, so some stops fall just before a tick and some after.
-		time.Sleep(100*time.Millisecond + time.Duration(round)*7*time.Millisecond)
-		cancel()
-		if err := <-looped; !errors.Is(err, context.Canceled) {
-			t.Fatalf("Loop: %v", err)
-		}
-		if err := s.Play(context.Background(), announcement); err != nil {
-			t.Fatalf("Play: %v", err)
-		}
-	}
-	// The last announcement ends, then silence.
-	time.Sleep(80 * time.Millisecond)
-	ph.hangUp()
-	pkts := ph.packets()
-	start, end := -1, -1
-	for i, r := range pkts {
-		if !isSilence(r.Payload, silencePCMA) {
-			if start < 0 {
-				start = i
+		music, announcement := clipOf(2, 1), clipOf(3, 120)
+		for round := range 6 {
+			ctx, cancel := context.WithCancel(context.Background())
+			looped := make(chan error, 1)
+			go func() { looped <- s.Loop(ctx, music) }()
+			// Stop the music at a different point of the 20 ms slot each
+			// round, so some stops fall just before a tick and some after.
+			time.Sleep(100*time.Millisecond + time.Duration(round)*7*time.Millisecond)
+			cancel()
+			if err := <-looped; !errors.Is(err, context.Canceled) {
+				t.Fatalf("Loop: %v", err)
 			}
-			end = i
+			if err := s.Play(context.Background(), announcement); err != nil {
+				t.Fatalf("Play: %v", err)
+			}
 		}
-	}
-	if start < 0 {
-		t.Fatal("nothing played")
-	}
-	for i := start; i <= end; i++ {
-		if isSilence(pkts[i].Payload, silencePCMA) {
-			t.Fatalf("silence frame %d frames into the music/announcement sequence", i-start)
+		// The last announcement ends, then silence.
+		time.Sleep(80 * time.Millisecond)
+		ph.hangUp()
+		pkts := ph.packets()
+		start, end := -1, -1
+		for i, r := range pkts {
+			if !isSilence(r.Payload, silencePCMA) {
+				if start < 0 {
+					start = i
+				}
+				end = i
+			}
 		}
-		if i > start && pkts[i].SequenceNumber != pkts[i-1].SequenceNumber+1 {
-			t.Fatalf("sequence gap at frame %d", i-start)
+		if start < 0 {
+			t.Fatal("nothing played")
 		}
-	}
+		for i := start; i <= end; i++ {
+			if isSilence(pkts[i].Payload, silencePCMA) {
+				t.Fatalf("silence frame %d frames into the music/announcement sequence", i-start)
+			}
+			if i > start && pkts[i].SequenceNumber != pkts[i-1].SequenceNumber+1 {
+				t.Fatalf("sequence gap at frame %d", i-start)
+			}
+		}
+	})
 }
 
 // recordingSender keeps a copy of every packet, for driving a private pacer
 // by hand.
 type recordingSender struct{ pkts [][]byte }
 
-func (r *recordingSender) send(_ *net.UDPConn, pkt []byte, _ netip.AddrPort) error {
+func (r *recordingSender) send(_ *net.UDPConn, pkt []byte, _ netip.AddrPort, _ int64) error {
 	r.pkts = append(r.pkts, bytes.Clone(pkt))
 	return nil
 }
@@ -246,7 +252,7 @@ func TestHandOverBetweenPlaybacksFillsTheSlotAlreadyDue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newTestEngine(t, nil)
+			e := newTestEngine(t, TransportPortPerCall, nil)
 			rec := &recordingSender{}
 			p := newPacer(e, rec)
 			s := offlineSession(e, false)

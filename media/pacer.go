@@ -30,15 +30,22 @@ const (
 // until flush, which the pacer calls at the end of every tick. Keeping this
 // small lets one-syscall-per-packet and sendmmsg batches be measured against
 // each other (DESIGN.md, "Media engine").
+//
+// due is the frame's due time on the engine clock, or noDue for packets
+// whose lateness is not measured (telephone-events). A sender that queues
+// observes lateness itself, once the packet has really been written (see
+// pacer.senderObserves); flush may return a *sendBatchError counting queued
+// packets that failed.
 type sender interface {
-	send(conn *net.UDPConn, pkt []byte, dst netip.AddrPort) error
+	send(conn *net.UDPConn, pkt []byte, dst netip.AddrPort, due int64) error
 	flush() error
 }
 
-// directSender writes every packet with its own sendto(2).
+// directSender writes every packet with its own sendto(2), on the session's
+// own socket (TransportPortPerCall).
 type directSender struct{}
 
-func (directSender) send(conn *net.UDPConn, pkt []byte, dst netip.AddrPort) error {
+func (directSender) send(conn *net.UDPConn, pkt []byte, dst netip.AddrPort, _ int64) error {
 	_, err := conn.WriteToUDPAddrPort(pkt, dst)
 	return err
 }
@@ -52,6 +59,9 @@ func (directSender) flush() error { return nil }
 type pacer struct {
 	e   *Engine
 	snd sender
+	// senderObserves: snd queues packets and observes their lateness when
+	// it writes them, so the pacer does not (TransportShared).
+	senderObserves bool
 
 	mu      sync.Mutex
 	pending []*Session
@@ -125,13 +135,26 @@ func (p *pacer) tick(now int64) {
 		}
 		i++
 	}
-	if err := p.snd.flush(); err != nil {
-		p.sendErrors.Add(1)
-	}
+	p.flush()
 	if now >= p.nextInactivity {
 		p.nextInactivity = now + int64(inactivityEvery)
 		p.checkInactivity(now)
 	}
+}
+
+// flush ends a tick's sending. Packets a batching sender failed to write
+// were counted as sent when they were queued; they move to the errors.
+func (p *pacer) flush() {
+	err := p.snd.flush()
+	if err == nil {
+		return
+	}
+	if be, ok := err.(*sendBatchError); ok {
+		p.sendErrors.Add(uint64(be.failed))
+		p.sent.Add(^uint64(be.failed - 1)) // subtract
+		return
+	}
+	p.sendErrors.Add(1)
 }
 
 // service sends the frames of s that are due. Frames late by up to
@@ -234,7 +257,7 @@ func (p *pacer) sendFrame(s *Session, due int64) (ended bool) {
 		// destination (hold with c=0.0.0.0) only the clock advances.
 		s.seq++
 		s.marker = false
-		if err := p.snd.send(s.conn, p.buf[:packetSize], dst); err != nil {
+		if err := p.snd.send(s.conn, p.buf[:packetSize], dst, due); err != nil {
 			p.sendErrors.Add(1)
 		} else {
 			p.sent.Add(1)
@@ -247,7 +270,7 @@ func (p *pacer) sendFrame(s *Session, due int64) (ended bool) {
 	}
 	s.mu.Unlock()
 
-	if obs := p.e.cfg.Lateness; obs != nil && sent {
+	if obs := p.e.cfg.Lateness; obs != nil && sent && !p.senderObserves {
 		// Measured after the write, so the time spent sending the frames
 		// before this one in the tick counts too.
 		obs.Observe(float64(p.e.now()-due) / float64(time.Second))
@@ -296,7 +319,7 @@ func (p *pacer) sendEvents(s *Session) {
 		_, _ = hdr.MarshalTo(p.buf[:rtpHeaderSize])
 		n := rtpHeaderSize + copy(p.buf[rtpHeaderSize:], ev.payload[:])
 		s.seq++
-		if err := p.snd.send(s.conn, p.buf[:n], dst); err != nil {
+		if err := p.snd.send(s.conn, p.buf[:n], dst, noDue); err != nil {
 			p.sendErrors.Add(1)
 			continue
 		}

@@ -15,7 +15,7 @@ import (
 // without the syscall.
 type nullSender struct{ n int }
 
-func (s *nullSender) send(_ *net.UDPConn, pkt []byte, _ netip.AddrPort) error {
+func (s *nullSender) send(_ *net.UDPConn, pkt []byte, _ netip.AddrPort, _ int64) error {
 	s.n += len(pkt)
 	return nil
 }
@@ -37,7 +37,7 @@ func offlineSession(e *Engine, playing bool) *Session {
 }
 
 func TestPacerSkipsAheadWhenFarBehindAndCountsIt(t *testing.T) {
-	e := newTestEngine(t, nil)
+	e := newTestEngine(t, TransportPortPerCall, nil)
 	p := newPacer(e, &nullSender{})
 	s := offlineSession(e, false)
 	s.nextDue = 0
@@ -63,7 +63,7 @@ func TestPacerSkipsAheadWhenFarBehindAndCountsIt(t *testing.T) {
 }
 
 func TestPacerCatchesUpShortDelaysWithoutSkipping(t *testing.T) {
-	e := newTestEngine(t, nil)
+	e := newTestEngine(t, TransportPortPerCall, nil)
 	p := newPacer(e, &nullSender{})
 	s := offlineSession(e, true)
 	s.nextDue = 0
@@ -79,7 +79,7 @@ func TestPacerCatchesUpShortDelaysWithoutSkipping(t *testing.T) {
 }
 
 func TestPacerDropsClosedSessions(t *testing.T) {
-	e := newTestEngine(t, nil)
+	e := newTestEngine(t, TransportPortPerCall, nil)
 	p := newPacer(e, &nullSender{})
 	s := offlineSession(e, false)
 	p.join(s)
@@ -96,7 +96,7 @@ func TestPacerDropsClosedSessions(t *testing.T) {
 // prompt frame, write the socket, observe lateness — allocates nothing.
 func TestSendingAFrameAllocatesNothing(t *testing.T) {
 	hist := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lateness", Buckets: prometheus.DefBuckets})
-	e := newTestEngine(t, func(c *EngineConfig) { c.Lateness = hist })
+	e := newTestEngine(t, TransportPortPerCall, func(c *EngineConfig) { c.Lateness = hist })
 	s := newTestSession(t, e)
 	sink := newPeer(t)
 	s.Configure(sink.addr(), PayloadPCMU, 101)
@@ -108,7 +108,7 @@ func TestSendingAFrameAllocatesNothing(t *testing.T) {
 }
 
 func TestReceivingAPacketAllocatesNothing(t *testing.T) {
-	e := newTestEngine(t, nil)
+	e := newTestEngine(t, TransportPortPerCall, nil)
 	s := newTestSession(t, e)
 	s.Configure(netip.AddrPortFrom(loopback, 9), PayloadPCMU, 101)
 	audio, _ := (&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: make([]byte, FrameSize)}).Marshal()
@@ -124,7 +124,7 @@ func TestReceivingAPacketAllocatesNothing(t *testing.T) {
 // BenchmarkSendFrame is the pacer's per-frame work with a real sendto(2) on
 // loopback.
 func BenchmarkSendFrame(b *testing.B) {
-	e := newTestEngine(b, nil)
+	e := newTestEngine(b, TransportPortPerCall, nil)
 	s := newTestSession(b, e)
 	sink := newPeer(b)
 	s.Configure(sink.addr(), PayloadPCMU, 101)
@@ -139,7 +139,7 @@ func BenchmarkSendFrame(b *testing.B) {
 // BenchmarkBuildFrame is the same without the syscall: what the pacer itself
 // costs per frame.
 func BenchmarkBuildFrame(b *testing.B) {
-	e := newTestEngine(b, nil)
+	e := newTestEngine(b, TransportPortPerCall, nil)
 	s := offlineSession(e, false)
 	s.play = &player{clips: [][]byte{sharedClip}, done: make(chan struct{})}
 	p := newPacer(e, &nullSender{})
@@ -150,7 +150,7 @@ func BenchmarkBuildFrame(b *testing.B) {
 }
 
 func BenchmarkHandlePacket(b *testing.B) {
-	e := newTestEngine(b, nil)
+	e := newTestEngine(b, TransportPortPerCall, nil)
 	s := newTestSession(b, e)
 	s.Configure(netip.AddrPortFrom(loopback, 9), PayloadPCMU, 101)
 	audio, _ := (&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: make([]byte, FrameSize)}).Marshal()
@@ -180,7 +180,7 @@ func BenchmarkPacerTick(b *testing.B) {
 				name = fmt.Sprintf("streams=%d/due", n)
 			}
 			b.Run(name, func(b *testing.B) {
-				e := newTestEngine(b, nil)
+				e := newTestEngine(b, TransportPortPerCall, nil)
 				p := newPacer(e, &nullSender{})
 				for range n {
 					p.join(offlineSession(e, true))

@@ -31,6 +31,10 @@ type rxState struct {
 	haveEvent       bool
 	eventTS         uint32     // RTP timestamp of the last telephone-event
 	pkt             rtp.Packet // reused for every packet
+	// ssrc is the last SSRC heard from the latched source, mirrored into
+	// the shared socket's table (TransportShared only).
+	ssrc     uint32
+	haveSSRC bool
 }
 
 // readLoop receives into one per-session buffer until the socket is closed.
@@ -93,6 +97,13 @@ func (s *Session) handlePacket(b []byte, src netip.AddrPort, now int64) {
 	if src != s.rx.latched {
 		return
 	}
+	if s.sock != nil && (!s.rx.haveSSRC || pkt.SSRC != s.rx.ssrc) {
+		// A shared socket finds the caller by SSRC when its NAT moves it
+		// to another port; learnt from the latched source only, so a
+		// stray stream cannot register itself.
+		s.rx.ssrc, s.rx.haveSSRC = pkt.SSRC, true
+		s.sock.learnSSRC(s, pkt.SSRC)
+	}
 	if d := s.out.Load(); d != nil {
 		switch {
 		case isDTMF && !s.keepDigits.Load():
@@ -138,7 +149,8 @@ func (s *Session) telephoneEvent(ev TelephoneEvent, ts uint32) {
 func (s *Session) latch(src netip.AddrPort, now int64) {
 	rx := &s.rx
 	if gen := s.configGen.Load(); gen != rx.gen {
-		*rx = rxState{gen: gen, pkt: rx.pkt, haveEvent: rx.haveEvent, eventTS: rx.eventTS}
+		*rx = rxState{gen: gen, pkt: rx.pkt, haveEvent: rx.haveEvent, eventTS: rx.eventTS,
+			ssrc: rx.ssrc, haveSSRC: rx.haveSSRC}
 	}
 	switch {
 	case !rx.latched.IsValid():
@@ -159,6 +171,9 @@ func (s *Session) latch(src netip.AddrPort, now int64) {
 	s.mu.Lock()
 	if s.configGen.Load() == rx.gen { // no Configure in between
 		s.latched = src
+		if s.sock != nil {
+			s.sock.latched(s, src)
+		}
 	}
 	s.mu.Unlock()
 	s.e.log.Debug("rtp latched", "call_id", s.callID, "source", src, "previous", rx.latched)

@@ -21,15 +21,21 @@ const digitBuffer = 32
 // not G.711 and is dropped as truncated garbage anyway.
 const receiveBufferSize = 1500
 
-// Session is the RTP of one call leg: its own even UDP port, a continuous
-// 20 ms stream towards the caller (prompt audio or silence), and the
-// receive side (digits, inactivity, symmetric RTP latching).
+// Session is the RTP of one call leg: an even UDP port (its own, or its
+// pacer shard's with TransportShared), a continuous 20 ms stream towards the
+// caller (prompt audio or silence), and the receive side (digits,
+// inactivity, symmetric RTP latching).
 type Session struct {
 	e      *Engine
 	pc     *pacer
 	callID string
 	conn   *net.UDPConn
 	port   int
+	// sock is the shared socket the session is on (TransportShared), nil
+	// when the session owns conn; dm is its part of sock's tables, guarded
+	// by sock.mu.
+	sock *sharedSocket
+	dm   demuxState
 
 	// Owned by the pacer goroutine once the session has joined it; set by
 	// Start before the hand-over.
@@ -160,7 +166,9 @@ func newSession(e *Engine, callID string, conn *net.UDPConn, port int) *Session 
 	return s
 }
 
-// LocalPort is the even UDP port the session receives on, for the SDP.
+// LocalPort is the even UDP port the session receives on, for the SDP. With
+// TransportShared it is the port of the session's pacer shard, which other
+// sessions share.
 func (s *Session) LocalPort() int { return s.port }
 
 // Configure sets where to send and how to encode, from the SDP offer/answer.
@@ -188,6 +196,9 @@ func (s *Session) Configure(remote netip.AddrPort, payloadType uint8, dtmfPayloa
 	s.silence = silenceByte(payloadType)
 	s.configGen.Add(1)
 	s.rxConfig.Store(uint32(payloadType) | uint32(dtmfPayloadType)<<8 | rxConfigured)
+	if s.sock != nil {
+		s.sock.configure(s, remote)
+	}
 	return nil
 }
 
@@ -382,8 +393,10 @@ func (s *Session) Stats() SessionStats {
 }
 
 // Close leaves the pacer, closes the socket (which ends the receive
-// goroutine), and frees the port. A running Play or Loop returns ErrClosed,
-// and a bridge the session is a leg of ends. It is idempotent.
+// goroutine), and frees the port; with TransportShared it leaves the
+// shared socket's tables instead, and packets still arriving for it are
+// dropped as unmatched. A running Play or Loop returns ErrClosed, and a
+// bridge the session is a leg of ends. It is idempotent.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -397,11 +410,19 @@ func (s *Session) Close() error {
 		}
 		s.closing.Store(true)
 		close(s.closedCh)
-		if err := s.conn.Close(); err != nil {
-			s.closeErr = fmt.Errorf("media: close session of call %s: %w", s.callID, err)
+		if s.sock != nil {
+			// The socket is the shard's; after remove no packet reaches
+			// the session, as after the read loop's end below.
+			s.sock.remove(s)
+		} else {
+			if s.conn != nil {
+				if err := s.conn.Close(); err != nil {
+					s.closeErr = fmt.Errorf("media: close session of call %s: %w", s.callID, err)
+				}
+				<-s.readDone
+			}
+			s.e.ports.release(s.port)
 		}
-		<-s.readDone
-		s.e.ports.release(s.port)
 		s.e.forget(s)
 		s.e.log.Debug("rtp session closed", "call_id", s.callID, "port", s.port,
 			"sent", s.sent.Load(), "received", s.received.Load(), "dropped", s.dropped.Load())

@@ -1,0 +1,79 @@
+//go:build !linux
+
+package media
+
+import (
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Outside Linux the shared transport keeps its demultiplexing but gives up
+// batching: one write per packet and one read per datagram. It compiles
+// and behaves the same; only the per-packet cost differs.
+
+// batchSender writes each packet at once.
+type batchSender struct {
+	conn   *net.UDPConn
+	obs    prometheus.Observer
+	now    func() int64
+	failed int
+	err    sendBatchError
+}
+
+func newBatchSender(conn *net.UDPConn, obs prometheus.Observer, now func() int64) (*batchSender, error) {
+	return &batchSender{conn: conn, obs: obs, now: now}, nil
+}
+
+func (b *batchSender) send(_ *net.UDPConn, pkt []byte, dst netip.AddrPort, due int64) error {
+	if isUDP4(b.conn) {
+		dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
+	}
+	if _, err := b.conn.WriteToUDPAddrPort(pkt, dst); err != nil {
+		b.failed++ // reported by flush, as the batching sender does
+		return nil
+	}
+	if b.obs != nil && due != noDue {
+		b.obs.Observe(float64(b.now()-due) / float64(time.Second))
+	}
+	return nil
+}
+
+func (b *batchSender) flush() error {
+	if b.failed == 0 {
+		return nil
+	}
+	b.err.failed, b.failed = b.failed, 0
+	return &b.err
+}
+
+// batchReader reads one datagram per call.
+type batchReader struct {
+	conn *net.UDPConn
+	n    int
+	src  netip.AddrPort
+	buf  [receiveBufferSize]byte
+}
+
+func newBatchReader(conn *net.UDPConn) (*batchReader, error) {
+	return &batchReader{conn: conn}, nil
+}
+
+func (r *batchReader) read() (int, error) {
+	n, src, err := r.conn.ReadFromUDPAddrPort(r.buf[:])
+	if err != nil {
+		return 0, err
+	}
+	r.n, r.src = n, netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	return 1, nil
+}
+
+func (r *batchReader) packet(int) ([]byte, netip.AddrPort) { return r.buf[:r.n], r.src }
+
+// tuneSharedSocket asks for large kernel buffers each way.
+func tuneSharedSocket(conn *net.UDPConn, size int) {
+	_ = conn.SetReadBuffer(size)
+	_ = conn.SetWriteBuffer(size)
+}
