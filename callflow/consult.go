@@ -119,12 +119,12 @@ func (e *Engine) runConsultation(ic *sip.InboundCall) {
 		endTarget()
 		return
 	}
-	if err := m.Configure(ic.Offer.Remote, ic.Offer.PayloadType, ic.Offer.DTMFPayloadType); err != nil {
+	if err := configureFrom(m, ic.Offer); err != nil {
 		log.Warn("consultation media", "error", err)
 	}
 	ic.OnMediaChange(func(o sip.Offer) {
 		if !o.Remote.Addr().IsUnspecified() {
-			_ = m.Configure(o.Remote, o.PayloadType, o.DTMFPayloadType)
+			_ = configureFrom(m, o)
 		}
 	})
 	m.Start()

@@ -39,6 +39,9 @@ type Leg interface {
 type Media interface {
 	LocalPort() int
 	Configure(remote netip.AddrPort, payloadType, dtmfPayloadType uint8) error
+	// ExpectSourceIP names the IP the phone's signalling came from, for a
+	// phone whose SDP names another (NAT); before Configure.
+	ExpectSourceIP(ip netip.Addr)
 	Start()
 	Play(ctx context.Context, clips ...[]byte) error
 	Loop(ctx context.Context, clips ...[]byte) error
@@ -201,4 +204,11 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("callflow: shutdown: %d calls still ending: %w", e.Active(), ctx.Err())
 	}
+}
+
+// configureFrom points m at the phone's SDP offer or answer o, telling it
+// where the phone's signalling came from first.
+func configureFrom(m Media, o sip.Offer) error {
+	m.ExpectSourceIP(o.Source)
+	return m.Configure(o.Remote, o.PayloadType, o.DTMFPayloadType)
 }

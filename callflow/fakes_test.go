@@ -223,7 +223,8 @@ func (m *fakeMedia) Configure(remote netip.AddrPort, pt, dtmf uint8) error {
 	m.mu.Unlock()
 	return nil
 }
-func (m *fakeMedia) Start() { m.mu.Lock(); m.started = true; m.mu.Unlock() }
+func (m *fakeMedia) ExpectSourceIP(netip.Addr) {}
+func (m *fakeMedia) Start()                    { m.mu.Lock(); m.started = true; m.mu.Unlock() }
 func (m *fakeMedia) Play(ctx context.Context, clips ...[]byte) error {
 	m.mu.Lock()
 	for _, clip := range clips {

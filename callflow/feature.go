@@ -50,7 +50,7 @@ func (e *Engine) runFeature(c *sip.InboundCall) {
 	if err := c.Answer(ctx, m.LocalPort()); err != nil {
 		return
 	}
-	if err := m.Configure(c.Offer.Remote, c.Offer.PayloadType, c.Offer.DTMFPayloadType); err != nil {
+	if err := configureFrom(m, c.Offer); err != nil {
 		log.Warn("media configure", "error", err)
 	}
 	m.Start()

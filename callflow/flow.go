@@ -176,12 +176,12 @@ func (c *call) answer() bool {
 	}
 
 	off := c.info.Offer
-	if err := c.media.Configure(off.Remote, off.PayloadType, off.DTMFPayloadType); err != nil {
+	if err := configureFrom(c.media, off); err != nil {
 		c.log.Error("media configure failed", "error", err)
 	}
 	c.leg.OnMediaChange(func(o sip.Offer) {
 		c.payloadType.Store(uint32(o.PayloadType))
-		if err := c.media.Configure(o.Remote, o.PayloadType, o.DTMFPayloadType); err != nil {
+		if err := configureFrom(c.media, o); err != nil {
 			c.log.Warn("media re-configure failed", "error", err)
 		}
 	})

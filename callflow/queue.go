@@ -241,7 +241,7 @@ func (c *call) ringAgent(ctx context.Context, queueName, user string) *ringing {
 	err = leg.WaitAnswer(ctx, nil)
 	if err == nil {
 		ans := leg.Negotiated()
-		if cerr := m.Configure(ans.Remote, ans.PayloadType, ans.DTMFPayloadType); cerr != nil {
+		if cerr := configureFrom(m, ans); cerr != nil {
 			c.log.Warn("agent media", "agent", user, "error", cerr)
 		}
 		m.Start()

@@ -175,7 +175,7 @@ func (t *agentTalk) listen(r *ringing) {
 	r.media.KeepDigits(true)
 	r.leg.OnMediaChange(func(o sip.Offer) {
 		if !o.Remote.Addr().IsUnspecified() {
-			if err := r.media.Configure(o.Remote, o.PayloadType, o.DTMFPayloadType); err != nil {
+			if err := configureFrom(r.media, o); err != nil {
 				c.log.Warn("agent media re-configure failed", "error", err)
 			}
 		}

@@ -54,13 +54,16 @@ type Session struct {
 	mu        sync.Mutex
 	hdr       rtp.Header // reused for every frame; SSRC fixed at creation
 	sdpRemote netip.AddrPort
-	latched   netip.AddrPort // zero until the caller's RTP source is known
-	pt        uint8
-	silence   byte
-	marker    bool
-	play      *player
-	started   bool
-	closed    bool
+	// sourceHint is the IP the phone's signalling came from
+	// (ExpectSourceIP); guarded by mu.
+	sourceHint netip.Addr
+	latched    netip.AddrPort // zero until the caller's RTP source is known
+	pt         uint8
+	silence    byte
+	marker     bool
+	play       *player
+	started    bool
+	closed     bool
 
 	// nextFrameDue is the engine time the next frame is due, kept current
 	// by the pacer, so stopPlay knows whether that frame is already due.
@@ -171,6 +174,17 @@ func newSession(e *Engine, callID string, conn *net.UDPConn, port int) *Session 
 // sessions share.
 func (s *Session) LocalPort() int { return s.port }
 
+// ExpectSourceIP names the IP the phone's signalling came from, when its
+// SDP may name another (a phone behind NAT). On a shared port, a new
+// session whose first packets come from neither its SDP address nor its
+// SSRC may then be found by this IP too; the port-per-call transport
+// latches onto any source and needs no hint. Call it before Configure.
+func (s *Session) ExpectSourceIP(ip netip.Addr) {
+	s.mu.Lock()
+	s.sourceHint = ip.Unmap()
+	s.mu.Unlock()
+}
+
 // Configure sets where to send and how to encode, from the SDP offer/answer.
 // dtmfPayloadType 0 means no telephone-event was negotiated. Call it before
 // Start; calling it again (re-INVITE) moves the stream to the new address and
@@ -197,8 +211,9 @@ func (s *Session) Configure(remote netip.AddrPort, payloadType uint8, dtmfPayloa
 	s.configGen.Add(1)
 	s.rxConfig.Store(uint32(payloadType) | uint32(dtmfPayloadType)<<8 | rxConfigured)
 	if s.sock != nil {
-		s.sock.configure(s, remote)
+		s.sock.configure(s, remote, s.sourceHint)
 	}
+	s.e.log.Debug("rtp configured", "call_id", s.callID, "remote", remote, "payload_type", payloadType)
 	return nil
 }
 

@@ -81,10 +81,13 @@ type demuxEntry struct {
 //     whose NAT moved its port keeps its SSRC, and the session's relatch
 //     rule (relatchPackets, relatchQuiet) decides whether to follow; or
 //     else
-//  3. is the only session of the socket that has received nothing since
-//     its last Configure and whose SDP address has the datagram's source
-//     IP: the first packet of a caller whose NAT rewrote the port but not
-//     the address (symmetric RTP latching, as in the per-call transport).
+//  3. is the only session of the socket configured less than
+//     firstPacketWindow ago that has received nothing since and whose SDP
+//     address, or the IP its signalling came from (ExpectSourceIP), has
+//     the datagram's source IP: the first packet of a caller
+//     whose NAT rewrote the port but not the address (symmetric RTP
+//     latching, as in the per-call transport). Past the window a leg that
+//     never heard its caller cannot take another phone's packets.
 //
 // Anything else is dropped and counted (Stats.PacketsUnmatched). Unlike a
 // port of its own, a shared port cannot latch onto a caller whose SDP
@@ -156,7 +159,13 @@ type demuxState struct {
 	ssrc     uint32
 	haveSSRC bool
 	waiting  netip.Addr // key in byIP while the session waits for its first packet
-	gone     bool       // closed: never enter the tables again
+	// waitingHint is a second key in byIP: the IP its signalling came
+	// from, when the SDP names another (NAT).
+	waitingHint netip.Addr
+	// waitSince is when it began to wait (engine clock): rule 3 holds for
+	// firstPacketWindow only.
+	waitSince int64
+	gone      bool // closed: never enter the tables again
 }
 
 // add registers a new session.
@@ -169,7 +178,7 @@ func (k *sharedSocket) add(s *Session) {
 // configure points the session's SDP address at it and forgets its latch,
 // as Session.Configure does; the session waits for its first packet again.
 // The caller holds s.mu.
-func (k *sharedSocket) configure(s *Session, remote netip.AddrPort) {
+func (k *sharedSocket) configure(s *Session, remote netip.AddrPort, hint netip.Addr) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	d := &s.dm
@@ -186,7 +195,12 @@ func (k *sharedSocket) configure(s *Session, remote netip.AddrPort) {
 		d.remote = remote
 		k.claimAddr(s, remote)
 		d.waiting = remote.Addr()
+		d.waitSince = k.e.now()
 		k.byIP[d.waiting] = append(k.byIP[d.waiting], s)
+		if hint.IsValid() && !hint.IsUnspecified() && hint != d.waiting {
+			d.waitingHint = hint
+			k.byIP[hint] = append(k.byIP[hint], s)
+		}
 	}
 }
 
@@ -301,10 +315,16 @@ func (k *sharedSocket) releaseAddr(s *Session, a netip.AddrPort, until int64) {
 // unwait takes s out of byIP. k.mu is held.
 func (k *sharedSocket) unwait(s *Session) {
 	d := &s.dm
-	if !d.waiting.IsValid() {
+	k.unwaitKey(s, d.waiting)
+	k.unwaitKey(s, d.waitingHint)
+	d.waiting, d.waitingHint = netip.Addr{}, netip.Addr{}
+}
+
+func (k *sharedSocket) unwaitKey(s *Session, ip netip.Addr) {
+	if !ip.IsValid() {
 		return
 	}
-	l := k.byIP[d.waiting]
+	l := k.byIP[ip]
 	for i, m := range l {
 		if m == s {
 			l = append(l[:i], l[i+1:]...)
@@ -312,11 +332,10 @@ func (k *sharedSocket) unwait(s *Session) {
 		}
 	}
 	if len(l) == 0 {
-		delete(k.byIP, d.waiting)
+		delete(k.byIP, ip)
 	} else {
-		k.byIP[d.waiting] = l
+		k.byIP[ip] = l
 	}
-	d.waiting = netip.Addr{}
 }
 
 // sweep deletes expired "closed" entries, at most once per closedHold, so
@@ -373,11 +392,26 @@ func (k *sharedSocket) lookup(b []byte, src netip.AddrPort, now int64) *Session 
 			return nil
 		}
 	}
-	if l := k.byIP[src.Addr()]; len(l) == 1 {
-		return l[0]
+	// Rule 3 only while the session is new: a phone behind NAT sends
+	// from its first moment. A leg that never heard its caller must not,
+	// much later, take the first packets of another leg from the same IP
+	// (a colleague's phone that starts sending before its leg is
+	// configured, a trunk's next call).
+	var match *Session
+	for _, w := range k.byIP[src.Addr()] {
+		if now-w.dm.waitSince < firstPacketWindow {
+			if match != nil {
+				return nil // two new legs from one IP: ambiguous
+			}
+			match = w
+		}
 	}
-	return nil
+	return match
 }
+
+// firstPacketWindow is how long after Configure a shared-port session may
+// take a first packet by source IP alone (rule 3).
+var firstPacketWindow = int64(3 * time.Second)
 
 // readLoop receives batches until the socket is closed.
 func (k *sharedSocket) readLoop() {

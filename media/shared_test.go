@@ -203,6 +203,53 @@ func TestSharedPortLetsAnUnknownPortLatchOnlyWhenOneWaitingSessionHasItsIP(t *te
 	}
 }
 
+// A leg that never heard its caller (one whose packets come from another
+// port than its SDP says) must not, later, take the first packets of a new
+// leg from the same IP — a colleague's phone that starts sending before
+// its leg is configured. Latching by IP alone is for a leg's first moments.
+func TestSharedPortLatchesByIPOnlyWhileTheSessionIsNew(t *testing.T) {
+	old := firstPacketWindow
+	firstPacketWindow = int64(200 * time.Millisecond)
+	t.Cleanup(func() { firstPacketWindow = old })
+	e := newSharedTestEngine(t, nil)
+	quiet := newTestSession(t, e)
+	quiet.Configure(newPeer(t).addr(), PayloadPCMU, 0)
+	quiet.Start()
+	time.Sleep(300 * time.Millisecond)
+
+	colleague := newPeer(t)
+	before := e.Stats().PacketsUnmatched
+	colleague.sendAudio(quiet.localAddr(), 9, 2, 0x55) // before its leg exists
+	eventually(t, time.Second, "early packets unmatched", func() bool { return e.Stats().PacketsUnmatched == before+2 })
+	if got := quiet.Stats().Received; got != 0 {
+		t.Fatalf("an old leg waiting for its caller took %d packets of another phone", got)
+	}
+	leg := newTestSession(t, e)
+	leg.Configure(colleague.addr(), PayloadPCMU, 0)
+	colleague.sendAudio(leg.localAddr(), 9, 1, 0x55)
+	eventually(t, time.Second, "the colleague's leg hears it", func() bool { return leg.Stats().Received == 1 })
+}
+
+// A phone behind NAT names its private address in SDP; its packets come
+// from the address its signalling came from. ExpectSourceIP lets a new
+// session on a shared port learn it by that IP.
+func TestSharedPortLearnsANATtedPhoneByItsSignallingIP(t *testing.T) {
+	e := newSharedTestEngine(t, nil)
+	s := newTestSession(t, e)
+	phone := newPeer(t)
+	s.ExpectSourceIP(phone.addr().Addr())
+	s.Configure(netip.MustParseAddrPort("192.0.2.55:4000"), PayloadPCMU, 0)
+	s.Start()
+	phone.sendAudio(s.localAddr(), 77, 1, 0x55)
+	eventually(t, time.Second, "latched to the phone", func() bool { return s.Stats().Remote == phone.addr() })
+
+	other := newTestSession(t, e) // no hint: the SDP address is all it knows
+	other.Configure(netip.MustParseAddrPort("192.0.2.56:4000"), PayloadPCMU, 0)
+	before := e.Stats().PacketsUnmatched
+	newPeer(t).sendAudio(other.localAddr(), 78, 1, 0x55)
+	eventually(t, time.Second, "unmatched", func() bool { return e.Stats().PacketsUnmatched == before+1 })
+}
+
 func TestSharedPortNeverDeliversAClosedSessionsLatePackets(t *testing.T) {
 	e := newSharedTestEngine(t, nil)
 	old := newTestSession(t, e)

@@ -399,6 +399,7 @@ func (c *InboundCall) reoffer(req *sip.Request, tx sip.ServerTransaction) ([]byt
 		c.mu.Lock()
 		return nil, false
 	}
+	off.Source = sourceOf(req).Addr()
 	next := AnswerFor(off, c.localIP, c.answer.Port, c.sessionID, c.answer.SessionVersion)
 	if next != c.answer {
 		// RFC 3264 section 8: a changed description carries a new version.

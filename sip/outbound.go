@@ -147,6 +147,7 @@ func (o *OutboundCall) WaitAnswer(ctx context.Context, onProgress func(status in
 		return fmt.Errorf("sip: waiting for agent %s: %w", o.req.User, err)
 	}
 	ans, err := ParseOffer(o.dlg.InviteResponse.Body())
+	ans.Source = parseSource(o.dlg.InviteResponse.Source()).Addr()
 	if err != nil {
 		// RFC 3261 section 13.2.2.4: ACK the 2xx, then end the session.
 		_ = o.dlg.Ack(context.Background())
@@ -264,6 +265,7 @@ func (o *OutboundCall) handleReInvite(req *sip.Request, tx sip.ServerTransaction
 			o.srv.rejectOffer(req, tx, err)
 			return
 		}
+		off.Source = sourceOf(req).Addr()
 		body = AnswerFor(off, o.req.LocalIP, o.req.MediaPort, o.sessionID, 2).Marshal()
 		if f != nil {
 			f(off)

@@ -752,8 +752,10 @@ func retryAfter(d time.Duration) sip.Header {
 
 // sourceOf is the address the request came from (the connection's remote
 // address for network requests).
-func sourceOf(req *sip.Request) netip.AddrPort {
-	src := req.Source()
+func sourceOf(req *sip.Request) netip.AddrPort { return parseSource(req.Source()) }
+
+// parseSource reads a message's source "host:port", unmapping IPv4.
+func parseSource(src string) netip.AddrPort {
 	if ap, err := netip.ParseAddrPort(src); err == nil {
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}

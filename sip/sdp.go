@@ -40,6 +40,10 @@ type Offer struct {
 	// SessionID and SessionVersion come from the o= line; a re-offer with an
 	// unchanged version carries no change (RFC 3264 section 8).
 	SessionID, SessionVersion uint64
+	// Source is the IP address the SIP message carrying the SDP came
+	// from. Behind NAT a phone's SDP names its private address while its
+	// packets come from here, so media may learn the phone by it.
+	Source netip.Addr
 }
 
 // ParseOffer reads an SDP offer and picks what hotline will use from it.

@@ -341,6 +341,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.rejectOffer(req, tx, err)
 		return
 	}
+	offer.Source = sourceOf(req).Addr()
 
 	s.mu.Lock()
 	if _, dup := s.calls[callID]; dup {
