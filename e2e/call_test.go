@@ -35,6 +35,8 @@ type hangsUp struct {
 	Codecs    string
 	PCAP      string
 	AfterPCAP int
+	// PCAPAtAnswer replays PCAP from the ACK on, during the -d pause.
+	PCAPAtAnswer bool
 }
 
 // R1, R2, R6, R7 on one ordinary call: ringing at once, answered at the end
@@ -182,12 +184,14 @@ func TestRFC4733DigitTriggersTheMenuAction(t *testing.T) {
 `)
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "dtmf2.pcap")
-	writeDTMFPcap(t, pcap, '2', 101)
+	// The phone sends audio from the answer on; the key press comes nine
+	// seconds in, during the menu.
+	writeDTMFPcap(t, pcap, '2', 101, 450)
 	earPort := s.rtpMin + 180
 	listenEar(t, earPort)
-	sc := scenario(t, dir, "caller_hangs_up.xml", hangsUp{Ear: earPort, Codecs: "0", PCAP: pcap, AfterPCAP: 3000})
+	sc := scenario(t, dir, "caller_hangs_up.xml", hangsUp{Ear: earPort, Codecs: "0", PCAP: pcap, PCAPAtAnswer: true})
 	// The greeting lasts about 9 s: the key arrives during the menu prompt.
-	run := runSipp(t, s, sc, 40*time.Second, "-d", "11000")
+	run := runSipp(t, s, sc, 40*time.Second, "-d", "14000")
 	if run.Exit != 0 {
 		t.Fatalf("sipp exit %d: %v\n%s", run.Exit, run.firstLines(), run.Output)
 	}

@@ -10,7 +10,9 @@ import (
 // it: a marked start packet, continuation packets every 20 ms with a
 // growing duration and the same timestamp, and the end packet sent three
 // times (RFC 4733 section 2.5.1.4). sipp's play_pcap_audio replays it.
-func writeDTMFPcap(t *testing.T, path string, key byte, payloadType uint8) {
+// leadFrames of PCMU silence come first, as a phone sends audio from the
+// answer on: the key press comes that many 20 ms frames in.
+func writeDTMFPcap(t *testing.T, path string, key byte, payloadType uint8, leadFrames int) {
 	t.Helper()
 	event := map[byte]uint8{'*': 10, '#': 11}[key]
 	if key >= '0' && key <= '9' {
@@ -25,7 +27,7 @@ func writeDTMFPcap(t *testing.T, path string, key byte, payloadType uint8) {
 	out = binary.LittleEndian.AppendUint32(out, 65535)
 	out = binary.LittleEndian.AppendUint32(out, 1) // Ethernet
 
-	const ts = 48000
+	ts := uint32(48000 + leadFrames*160)
 	seq := uint16(1000)
 	n := 0
 	add := func(marker, end bool, duration uint16) {
@@ -46,6 +48,19 @@ func writeDTMFPcap(t *testing.T, path string, key byte, payloadType uint8) {
 		binary.BigEndian.PutUint16(rtp[14:], duration)
 		seq++
 		out = append(out, pcapRecord(n, rtp)...)
+		n++
+	}
+	for range leadFrames {
+		frame := make([]byte, 12+160)
+		frame[0] = 0x80
+		binary.BigEndian.PutUint16(frame[2:], seq)
+		binary.BigEndian.PutUint32(frame[4:], uint32(n*160))
+		binary.BigEndian.PutUint32(frame[8:], 0x5eed1234)
+		for i := 12; i < len(frame); i++ {
+			frame[i] = 0xFF // μ-law silence
+		}
+		seq++
+		out = append(out, pcapRecord(n, frame)...)
 		n++
 	}
 	add(true, false, 160)
