@@ -341,7 +341,7 @@ func (u *ua) startCall(i int, now time.Time) {
 	target := u.cfg.Target.String()
 	c.invite = request("INVITE", "sip:hotline@"+target, []sipHeader{
 		{"Via", "SIP/2.0/UDP " + u.local.String() + ";branch=z9hG4bK" + newID("") + ";rport"},
-		{"From", `"Load ` + strconv.Itoa(i) + `" <sip:load` + strconv.Itoa(i) + "@" + u.local.Addr().String() + ">;tag=" + c.fromTag},
+		{"From", `"Caller ` + strconv.Itoa(i) + `" <sip:caller` + strconv.Itoa(i) + "@" + u.local.Addr().String() + ">;tag=" + c.fromTag},
 		{"To", "<sip:hotline@" + target + ">"},
 		{"Call-ID", c.id},
 		{"CSeq", "1 INVITE"},
@@ -437,7 +437,7 @@ func (u *ua) finish(c *call, now time.Time, outcome, reason string) {
 func (u *ua) sendBye(c *call, now time.Time) {
 	c.bye = request("BYE", c.dialogURI, []sipHeader{
 		{"Via", "SIP/2.0/UDP " + u.local.String() + ";branch=z9hG4bK" + newID("") + ";rport"},
-		{"From", "<sip:load" + strconv.Itoa(c.idx) + "@" + u.local.Addr().String() + ">;tag=" + c.fromTag},
+		{"From", "<sip:caller" + strconv.Itoa(c.idx) + "@" + u.local.Addr().String() + ">;tag=" + c.fromTag},
 		{"To", "<sip:hotline@" + u.cfg.Target.String() + ">;tag=" + c.toTag},
 		{"Call-ID", c.id},
 		{"CSeq", "2 BYE"},
@@ -535,7 +535,7 @@ func (u *ua) callResponse(c *call, in inbound) {
 			if c.ack == nil {
 				c.ack = request("ACK", c.dialogURI, []sipHeader{
 					{"Via", "SIP/2.0/UDP " + u.local.String() + ";branch=z9hG4bK" + newID("") + ";rport"},
-					{"From", "<sip:load" + strconv.Itoa(c.idx) + "@" + u.local.Addr().String() + ">;tag=" + c.fromTag},
+					{"From", "<sip:caller" + strconv.Itoa(c.idx) + "@" + u.local.Addr().String() + ">;tag=" + c.fromTag},
 					{"To", m.Get("To")},
 					{"Call-ID", c.id},
 					{"CSeq", "1 ACK"},

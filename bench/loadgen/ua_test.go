@@ -15,7 +15,7 @@ import (
 )
 
 // fakeUAS plays hotline's part for the signalling tests. What it does with
-// a call depends on the caller's number (From user loadN), N modulo 3:
+// a call depends on the caller's number (From user callerN), N modulo 3:
 // 0 is refused with 503, 1 is answered and waits for the caller's BYE, 2
 // has its first INVITE ignored (the caller must retransmit), is answered,
 // and is then hung up by the server.
@@ -59,7 +59,7 @@ func (s *fakeUAS) serve() {
 			tries := s.invites[m.CallID()]
 			s.mu.Unlock()
 			user := uriUser(uriOf(m.Get("From")))
-			idx, _ := strconv.Atoi(strings.TrimPrefix(user, "load"))
+			idx, _ := strconv.Atoi(strings.TrimPrefix(user, "caller"))
 			switch idx % 3 {
 			case 0:
 				s.conn.WriteToUDPAddrPort(response(m, 503, "Service Unavailable", "srv", []sipHeader{{"Retry-After", "5"}}, nil), from)
