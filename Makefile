@@ -26,7 +26,7 @@ unit:
 	$(GO) test -race -count=1 -timeout 5m $(PKGS_UNIT)
 
 e2e:
-	$(GO) test -count=1 -timeout 10m ./e2e/
+	$(GO) test -count=1 -timeout 15m ./e2e/
 
 # Short runs of every fuzz target (parsers: SDP, RFC 4733, WAV, config).
 fuzz:
