@@ -89,15 +89,7 @@ func (e *Engine) runConsultation(ic *sip.InboundCall) {
 	log.Info("agent consults a colleague", "to", target)
 	r, _, _ := c.ringTransferTarget(q, ic.Agent, target)
 	if r.result != queue.Answered {
-		status, reason := 480, "Temporarily Unavailable"
-		switch r.result {
-		case queue.Busy:
-			status, reason = 486, "Busy Here"
-		case queue.Rejected:
-			status, reason = 603, "Decline"
-		case queue.NoAnswer:
-			status, reason = 408, "Request Timeout"
-		}
+		status, reason, _ := failureStatus(string(r.result))
 		log.Info("consultation not answered", "to", target, "result", r.result)
 		_ = ic.Reject(status, reason)
 		return

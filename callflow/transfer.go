@@ -134,18 +134,7 @@ func (c *call) supervisedTransfer(t *agentTalk, tr Transfer) (*ringing, error) {
 		notify(487, "Request Terminated", true)
 		return nil, context.Cause(c.ctx)
 	}
-	status, reason := 480, "Temporarily Unavailable"
-	switch attempt.Result {
-	case string(queue.Busy):
-		status, reason = 486, "Busy Here"
-	case transferDeclined:
-		status, reason = 603, "Decline"
-	case string(queue.NoAnswer):
-		status, reason = 408, "Request Timeout"
-	case transferAborted:
-		status, reason = 487, "Request Terminated"
-	}
-	notify(status, reason, true)
+	notify(failureStatus(attempt.Result))
 	c.event("transfer_failed", "from", from.user, "to", target, "reason", attempt.Result)
 	if !legGone(from) {
 		c.event("transfer_returned_to_agent", "agent", from.user)
@@ -162,6 +151,24 @@ func (c *call) supervisedTransfer(t *agentTalk, tr Transfer) (*ringing, error) {
 		}
 	}
 	return nil, nil
+}
+
+// failureStatus is the SIP status a phone is told for a transfer or a
+// consultation that did not reach its target (a NOTIFY sipfrag, or the
+// final response to the agent's own call), with the final flag NOTIFY
+// needs.
+func failureStatus(result string) (status int, reason string, final bool) {
+	switch result {
+	case string(queue.Busy):
+		return 486, "Busy Here", true
+	case transferDeclined, string(queue.Rejected):
+		return 603, "Decline", true
+	case string(queue.NoAnswer):
+		return 408, "Request Timeout", true
+	case transferAborted:
+		return 487, "Request Terminated", true
+	}
+	return 480, "Temporarily Unavailable", true
 }
 
 // transferAudio plays 正在为您转接,请稍候 (when announce) then music to
@@ -207,8 +214,7 @@ func (c *call) ringTransferTarget(q config.Queue, from, target string) (r *ringi
 		}
 	}
 	r = &ringing{user: target, result: queue.Failed}
-	var claimed []string
-	ringable := targets[:0:0]
+	var claimed, ringable []string
 	for _, u := range targets {
 		switch err := m.Claim(u, q.Name); {
 		case err == nil:
@@ -302,7 +308,6 @@ func (c *call) consult(t *agentTalk, target *ringing) (result string) {
 func (c *call) confirmTarget(q config.Queue, target *ringing) string {
 	cat := c.e.opts.Prompts
 	pt := target.leg.Negotiated().PayloadType
-	ids := []prompts.ID{prompts.TransferWhisper}
 	var clips [][]byte
 	add := func(ids ...prompts.ID) {
 		for _, id := range ids {
@@ -311,7 +316,7 @@ func (c *call) confirmTarget(q config.Queue, target *ringing) string {
 			}
 		}
 	}
-	add(ids...)
+	add(prompts.TransferWhisper)
 	if a := c.e.whisperNames[q.Name]; a != nil {
 		clips = append(clips, a.Payload(pt))
 	}
@@ -326,31 +331,15 @@ func (c *call) confirmTarget(q config.Queue, target *ringing) string {
 	target.media.KeepDigits(true)
 
 	ctx, cancel := context.WithCancel(c.ctx)
-	defer cancel()
-	confirmed := make(chan struct{})
-	go func() {
-		for {
-			var k byte
-			select {
-			case <-ctx.Done():
-				return
-			case k = <-target.media.Digits():
-			case k = <-target.leg.Digits():
-			}
-			if k == '1' {
-				close(confirmed)
-				return
-			}
-		}
-	}()
 	whisperDone := make(chan struct{})
 	go func() {
 		defer close(whisperDone)
 		_ = target.media.Play(ctx, clips...)
 	}()
-	played := whisperDone
+	defer func() { cancel(); <-whisperDone }()
 	// The answer window runs from the end of the whisper; a 1 pressed
 	// during it counts too.
+	played := whisperDone
 	var deadline <-chan time.Time
 	var timer Timer
 	defer func() {
@@ -359,16 +348,15 @@ func (c *call) confirmTarget(q config.Queue, target *ringing) string {
 		}
 	}()
 	for {
+		var k byte
 		select {
-		case <-confirmed:
-			cancel()
-			<-whisperDone
-			c.event("transfer_target_confirmed", "to", target.user)
-			return transferCompleted
+		case k = <-target.media.Digits():
+		case k = <-target.leg.Digits():
 		case <-played:
 			played = nil
 			timer = c.clock.NewTimer(q.TransferConfirmTimeout)
 			deadline = timer.C()
+			continue
 		case <-deadline:
 			c.event("transfer_target_not_confirmed", "to", target.user)
 			return transferDeclined
@@ -376,6 +364,10 @@ func (c *call) confirmTarget(q config.Queue, target *ringing) string {
 			return transferHungUp
 		case <-c.ctx.Done():
 			return transferAbandoned
+		}
+		if k == '1' {
+			c.event("transfer_target_confirmed", "to", target.user)
+			return transferCompleted
 		}
 	}
 }

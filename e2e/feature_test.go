@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -36,40 +35,6 @@ agents:
   - {user: "1003", name: "Carol", password: "carol-secret-3"}
   - {user: "1004", name: "Dan", password: "dan-secret-444", algorithms: [MD5]}
 ` + queues
-}
-
-// featRunSipp is runSipp with the SIP and media ports chosen by the
-// caller (a scripted agent keeps its registered port; two callers at once
-// need two media ports) and a Call-ID the test knows in advance. Safe to
-// call from a goroutine: it reports problems with Errorf.
-func featRunSipp(t *testing.T, s *server, scenarioPath string, limit time.Duration, sipPort, mediaPort int, args ...string) sippRun {
-	dir := t.TempDir()
-	msgFile := filepath.Join(dir, "messages.log")
-	base := []string{"-sf", scenarioPath, "-m", "1", "-l", "1", "-i", "127.0.0.1", "-p", fmt.Sprint(sipPort),
-		"-mp", fmt.Sprint(mediaPort), "-trace_msg", "-message_file", msgFile, "-nostdin",
-		"-timeout", fmt.Sprint(int(limit.Seconds())) + "s", "-timeout_error", "-max_recv_loops", "1000"}
-	base = append(base, args...)
-	base = append(base, fmt.Sprintf("127.0.0.1:%d", s.sipPort))
-	ctx, cancel := context.WithTimeout(context.Background(), limit+10*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sipp", base...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	run := sippRun{Output: string(out)}
-	if ee, ok := err.(*exec.ExitError); ok {
-		run.Exit = ee.ExitCode()
-	} else if err != nil {
-		t.Errorf("sipp: %v", err)
-		run.Exit = -1
-		return run
-	}
-	raw, err := os.ReadFile(msgFile)
-	if err != nil {
-		t.Errorf("sipp message log: %v\n%s", err, out)
-		return run
-	}
-	run.Msgs = parseSippLog(t, string(raw))
-	return run
 }
 
 // featCallID is a Call-ID for sipp's -cid_str (%u is sipp's call number,
@@ -466,7 +431,7 @@ func featStartScriptedAgent(t *testing.T, s *server, user, password string, hz f
 	sipPort := freeSIPPort(t)
 	mediaPort, rtpPort := s.rtpMin+160, s.rtpMin+170
 	reg := scenario(t, dir, "agent_register.xml", struct{ User, Password string }{user, password})
-	run := featRunSipp(t, s, reg, 10*time.Second, sipPort, mediaPort)
+	run := runSippOn(t, s, reg, 10*time.Second, sipPort, mediaPort)
 	if run.Exit != 0 {
 		t.Fatalf("agent %s could not register (sipp exit %d): %v\n%s", user, run.Exit, run.firstLines(), run.Output)
 	}
@@ -476,7 +441,7 @@ func featStartScriptedAgent(t *testing.T, s *server, user, password string, hz f
 		User        string
 		RTP, RingMS int
 	}{user, rtpPort, ringMS})
-	go func() { a.done <- featRunSipp(t, s, ans, 90*time.Second, sipPort, mediaPort) }()
+	go func() { a.done <- runSippOn(t, s, ans, 90*time.Second, sipPort, mediaPort) }()
 	return a
 }
 
@@ -766,7 +731,7 @@ func TestFailedTransferRequeuesTheCaller(t *testing.T) {
 	sip2 := freeSIPPort(t)
 	done2 := make(chan sippRun, 1)
 	go func() {
-		done2 <- featRunSipp(t, s, sc2, 70*time.Second, sip2, s.rtpMin+190, "-d", "30000", "-cid_str", cid2)
+		done2 <- runSippOn(t, s, sc2, 70*time.Second, sip2, s.rtpMin+190, "-d", "30000", "-cid_str", cid2)
 	}()
 
 	time.Sleep(1500 * time.Millisecond)

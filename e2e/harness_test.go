@@ -375,10 +375,17 @@ func scenario(t *testing.T, dir, name string, data any) string {
 // never waits longer than limit.
 func runSipp(t *testing.T, s *server, scenarioPath string, limit time.Duration, args ...string) sippRun {
 	t.Helper()
+	return runSippOn(t, s, scenarioPath, limit, freeSIPPort(t), s.rtpMin+150, args...)
+}
+
+// runSippOn is runSipp with the SIP and media ports chosen by the
+// caller (a scripted agent keeps its registered port; two callers at once
+// need two media ports) and a Call-ID the test knows in advance. Safe to
+// call from a goroutine: it reports problems with Errorf.
+func runSippOn(t *testing.T, s *server, scenarioPath string, limit time.Duration, sipPort, mediaPort int, args ...string) sippRun {
 	dir := t.TempDir()
 	msgFile := filepath.Join(dir, "messages.log")
-	mediaPort := s.rtpMin + 150 // inside this test's private block
-	base := []string{"-sf", scenarioPath, "-m", "1", "-l", "1", "-i", "127.0.0.1", "-p", fmt.Sprint(freeSIPPort(t)),
+	base := []string{"-sf", scenarioPath, "-m", "1", "-l", "1", "-i", "127.0.0.1", "-p", fmt.Sprint(sipPort),
 		"-mp", fmt.Sprint(mediaPort), "-trace_msg", "-message_file", msgFile, "-nostdin",
 		"-timeout", fmt.Sprint(int(limit.Seconds())) + "s", "-timeout_error", "-max_recv_loops", "1000"}
 	base = append(base, args...)
@@ -392,11 +399,14 @@ func runSipp(t *testing.T, s *server, scenarioPath string, limit time.Duration, 
 	if ee, ok := err.(*exec.ExitError); ok {
 		run.Exit = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("sipp: %v", err)
+		t.Errorf("sipp: %v", err)
+		run.Exit = -1
+		return run
 	}
 	raw, err := os.ReadFile(msgFile)
 	if err != nil {
-		t.Fatalf("sipp message log: %v\n%s", err, out)
+		t.Errorf("sipp message log: %v\n%s", err, out)
+		return run
 	}
 	run.Msgs = parseSippLog(t, string(raw))
 	return run

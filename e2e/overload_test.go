@@ -35,7 +35,7 @@ func TestCallsPastCapacityAreRefusedWithRetryAfter(t *testing.T) {
 	}{503, "at capacity", "1", indent(sdp)})
 	start := time.Now()
 	// A media port of its own: the first sipp holds the default one.
-	run := runSipp(t, s, sc, 15*time.Second, "-mp", itoa(s.rtpMin+160))
+	run := runSippOn(t, s, sc, 15*time.Second, freeSIPPort(t), s.rtpMin+160)
 	var refusal sipMsg
 	for _, m := range run.Msgs {
 		if !m.Sent && strings.HasPrefix(m.First, "SIP/2.0 5") {
