@@ -94,7 +94,9 @@ type demuxEntry struct {
 // carries an address the packets never come from (a private address behind
 // NAT, with no SIP-level fix-up): it must learn the caller from its SDP
 // address or from the IP. A closed session's keys keep dropping packets for
-// closedHold, so late packets of an ended call never reach a newer session.
+// closedHold, so late packets of an ended call never reach a newer session;
+// the one exception is the same phone's next call, which comes from the
+// same port with a new SSRC (nextCallFrom).
 //
 // Two sessions configured with the same remote address: the last
 // Configure (or latch) takes the address, and the SSRC tells them apart
@@ -369,7 +371,7 @@ func (k *sharedSocket) lookup(b []byte, src netip.AddrPort, now int64) *Session 
 	if e, ok := k.byAddr[src]; ok {
 		if e.s == nil {
 			if now < e.until {
-				return nil // a closed session's source
+				return k.nextCallFrom(src, ssrc, haveSSRC, now)
 			}
 		} else {
 			if e.multi && haveSSRC {
@@ -402,6 +404,33 @@ func (k *sharedSocket) lookup(b []byte, src netip.AddrPort, now int64) *Session 
 		if now-w.dm.waitSince < firstPacketWindow {
 			if match != nil {
 				return nil // two new legs from one IP: ambiguous
+			}
+			match = w
+		}
+	}
+	return match
+}
+
+// nextCallFrom decides a datagram from the source of a session closed
+// less than closedHold ago. It is dropped (nil) as a late packet of the
+// ended call, unless it is the phone's next call: phones reuse their RTP
+// port from call to call, and one whose SDP names another address (NAT, a
+// second interface) is learnt by rule 3 — which the closed entry would
+// block until the new leg's window has passed. So a datagram whose SSRC the
+// closed session never had goes to the one new leg waiting for its first
+// packet from this IP whose SDP names this very port. k.mu is read-locked.
+func (k *sharedSocket) nextCallFrom(src netip.AddrPort, ssrc uint32, haveSSRC bool, now int64) *Session {
+	if !haveSSRC {
+		return nil
+	}
+	if _, known := k.bySSRC[ssrc]; known {
+		return nil
+	}
+	var match *Session
+	for _, w := range k.byIP[src.Addr()] {
+		if now-w.dm.waitSince < firstPacketWindow && w.dm.remote.Port() == src.Port() {
+			if match != nil {
+				return nil
 			}
 			match = w
 		}

@@ -277,6 +277,40 @@ func TestSharedPortNeverDeliversAClosedSessionsLatePackets(t *testing.T) {
 	eventually(t, time.Second, "the new caller's packet", func() bool { return newer.Stats().Received == 1 })
 }
 
+// A phone whose SDP names another address than it sends from (a second
+// interface, NAT) and that reuses its RTP port for its next call, as
+// baresip does when an agent is rung back straight after a call: the new
+// leg must hear it at once, though the old leg's source is still held
+// closed, while the old call's late packets are still dropped.
+func TestSharedPortHearsAPhonesNextCallFromTheSamePort(t *testing.T) {
+	e := newSharedTestEngine(t, nil)
+	phone := newPeer(t)
+	sdp := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.2"), phone.addr().Port())
+	old := newTestSession(t, e)
+	old.ExpectSourceIP(phone.addr().Addr())
+	old.Configure(sdp, PayloadPCMU, 0)
+	old.Start()
+	phone.sendAudio(old.localAddr(), 0x01D, 2, 0x55)
+	eventually(t, time.Second, "old call's packets", func() bool { return old.Stats().Received == 2 })
+	old.Close()
+
+	next := newTestSession(t, e)
+	next.ExpectSourceIP(phone.addr().Addr())
+	next.Configure(sdp, PayloadPCMU, 0)
+	next.Start()
+	before := e.Stats().PacketsUnmatched
+	phone.sendAudio(next.localAddr(), 0x01D, 2, 0x55) // the old call's SSRC: late
+	eventually(t, time.Second, "late packets unmatched", func() bool { return e.Stats().PacketsUnmatched == before+2 })
+	if st := next.Stats(); st.Received != 0 {
+		t.Fatalf("next call %+v: the closed call's late packets reached it", st)
+	}
+	phone.sendAudio(next.localAddr(), 0x0E1, 3, 0x55) // the next call's SSRC
+	eventually(t, time.Second, "the next call hears the phone", func() bool { return next.Stats().Received == 3 })
+	if st := next.Stats(); st.Remote != phone.addr() {
+		t.Errorf("next call latched %v, want the phone %v", st.Remote, phone.addr())
+	}
+}
+
 func TestSharedPortFollowsACallerWhoseNATMovedByItsSSRC(t *testing.T) {
 	e := newSharedTestEngine(t, nil)
 	s := newTestSession(t, e)
