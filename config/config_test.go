@@ -33,7 +33,7 @@ func TestDefaultHasTheDocumentedValues(t *testing.T) {
 		Closing:  config.Closing{SafetyTimeout: 30 * time.Second},
 		SIP:      config.SIP{Listen: "0.0.0.0:5060", Advertise: ""},
 		HTTP:     config.HTTP{Listen: "127.0.0.1:9060"},
-		RTP:      config.RTP{Bind: "0.0.0.0", PortMin: 10000, PortMax: 20000, InactivityTimeout: 60 * time.Second, Transport: "per-call"},
+		RTP:      config.RTP{Bind: "0.0.0.0", PortMin: 10000, PortMax: 20000, InactivityTimeout: 60 * time.Second, Transport: "shared"},
 		Limits:   config.Limits{MaxCalls: 0, RetryAfter: 5 * time.Second},
 		Prompts:  map[string]string{},
 		Database: config.Database{Driver: "sqlite", Path: "hotline.db"},
