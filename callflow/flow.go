@@ -111,15 +111,32 @@ func (c *call) run() {
 
 // watch turns the ways a call can end from outside into the flow's
 // context cause; the first one wins.
+//
+// It is also where live speech events are handled (R9): one goroutine per
+// call watches both, since every goroutine's stack is memory each of
+// thousands of calls holds for its whole life.
 func (c *call) watch() {
-	select {
-	case <-c.leg.Done():
-		c.cancel(ErrCallerHungUp)
-	case <-c.e.stopping.Done():
-		c.cancel(ErrShutdown)
-	case <-c.media.Inactive():
-		c.cancel(ErrRTPTimeout)
-	case <-c.ctx.Done():
+	events := c.media.SpeechEvents()
+	for {
+		select {
+		case <-c.leg.Done():
+			c.cancel(ErrCallerHungUp)
+			return
+		case <-c.e.stopping.Done():
+			c.cancel(ErrShutdown)
+			return
+		case <-c.media.Inactive():
+			c.cancel(ErrRTPTimeout)
+			return
+		case <-c.ctx.Done():
+			return
+		case ev := <-events:
+			// Events flow only once startSpeech has attached a
+			// conversation, which it does after setting c.speech.
+			if s := c.speech; s != nil {
+				s.handle(ev)
+			}
+		}
 	}
 }
 

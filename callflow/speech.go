@@ -37,22 +37,11 @@ func (c *call) startSpeech() {
 	c.speech = s
 	c.media.Analyse(s.caller)
 	c.media.Converse(analysis.NewConversation(s.caller, nil, analysis.WithDeadAirThreshold(c.cfg.Speech.DeadAirAlert)))
-	go s.watch(c.media.SpeechEvents())
 }
 
-// watch turns live conversation events into journal events, counters and
-// the agent's MESSAGE; it lives as long as the call's context.
-func (s *speech) watch(events <-chan analysis.Event) {
-	for {
-		select {
-		case <-s.c.ctx.Done():
-			return
-		case ev := <-events:
-			s.handle(ev)
-		}
-	}
-}
-
+// handle turns a live conversation event into journal events, counters
+// and the agent's MESSAGE. The call's watch goroutine calls it, so it
+// must not block: the MESSAGE and any prompt go out on their own.
 func (s *speech) handle(ev analysis.Event) {
 	c := s.c
 	s.mu.Lock()
