@@ -58,8 +58,8 @@ const fullScale = 32768.0 * 32768.0
 type LegAnalyser struct {
 	cfg legConfig
 
-	// 300–2500 Hz band-pass: high-pass then low-pass section.
-	hp, lp biquad
+	// 300–2500 Hz band-pass (filter.go).
+	bp bandState
 
 	// Decimated band-passed samples for the voicing check: lagMax samples
 	// of history, then the current frame.
@@ -83,9 +83,20 @@ type LegAnalyser struct {
 	rising      bool              // looking for a peak (true) or a dip (false)
 	extreme     float64           // highest level since the last dip, or lowest since the last peak
 	extremeAt   int64             // step of the extreme
-	extremeOK   bool              // the peak is above the activity threshold and voiced
+	extremeOK   bool              // the peak is above the activity threshold and not known to be unvoiced
 	lastNucleus int64             // step of the last counted nucleus
 	voiced      int8              // voicing of the current frame: 0 unknown, 1 yes, -1 no
+
+	// Voicing of the frame that holds the extreme, decided only when the
+	// extreme is confirmed as a peak: most new extremes are overtaken by
+	// a higher one within a frame or two, and the autocorrelation is the
+	// dearest step of the analysis. extremeFrame is the frame count when
+	// the extreme was set; peakWin keeps that frame's voicing window once
+	// the frame is over, peakN its decimated sample count.
+	extremeVoiced int8 // 0 unknown, 1 yes, -1 no
+	extremeFrame  int64
+	peakN         int
+	peakWin       [decWindow]float64
 
 	// Voice activity with hysteresis.
 	talking  bool
@@ -157,8 +168,6 @@ func NewLegChecked(opts ...Option) (*LegAnalyser, error) {
 func newLeg(cfg legConfig) *LegAnalyser {
 	return &LegAnalyser{
 		cfg:         cfg,
-		hp:          newHighPass(bandLow),
-		lp:          newLowPass(bandHigh),
 		floor:       initialFloor,
 		level:       silentLevel,
 		blockMin:    math.Inf(1),
@@ -184,19 +193,23 @@ func (l *LegAnalyser) Frame(pcm []int16) {
 	half := (n + 1) / 2
 
 	var p0, p1 float64
-	if l.hp.idle() && l.lp.idle() && allZero(pcm) {
+	switch {
+	case l.bp.idle() && allZero(pcm):
 		// Digital silence into a filter at rest gives zero output: skip
 		// the filter. Decoded G.711 silence, the quiet side of a call, is
 		// common.
 		clear(l.dec[lagMax : lagMax+n/2])
-	} else {
-		p0, p1 = l.bandPass(pcm, half)
+	case n == FrameSamples:
+		p0, p1 = l.bp.bandPassFrame((*[FrameSamples]int16)(pcm), (*[decFrame]float64)(l.dec[lagMax:]))
+	default:
+		p0, p1 = l.bp.bandPassSamples(pcm, half, l.dec[lagMax:])
 	}
 	l.nDec = n / 2
 
-	p0 /= float64(half) * fullScale
+	// The band-pass sums are of its output divided by bpGain.
+	p0 *= bpGain * bpGain / (float64(half) * fullScale)
 	if n > half {
-		p1 /= float64(n-half) * fullScale
+		p1 *= bpGain * bpGain / (float64(n-half) * fullScale)
 	} else {
 		p1 = p0
 	}
@@ -209,6 +222,12 @@ func (l *LegAnalyser) Frame(pcm []int16) {
 	l.voiced = 0
 	l.envelope(p0, thr)
 	l.envelope(p1, thr)
+
+	// A candidate extreme in this frame needs this frame's window if it
+	// is confirmed later.
+	if l.extremeOK && l.extremeVoiced == 0 && l.extremeFrame == l.count {
+		l.peakN = copy(l.peakWin[:], l.dec[:lagMax+l.nDec]) - lagMax
+	}
 
 	// Keep the last lagMax decimated samples as history for the next frame.
 	copy(l.dec[:lagMax], l.dec[l.nDec:l.nDec+lagMax])
@@ -246,47 +265,6 @@ func (l *LegAnalyser) Silence(frames int) {
 	}
 	// Clear the decimation history so voicing does not bridge the gap.
 	clear(l.dec[:lagMax])
-}
-
-// bandPass filters pcm to 300–2500 Hz, returns the summed power of its
-// first half samples and of the rest, and writes the output decimated 2:1
-// into the voicing buffer.
-func (l *LegAnalyser) bandPass(pcm []int16, half int) (p0, p1 float64) {
-	// Band-pass, step powers and 2:1 decimation in one pass. The filter
-	// state lives in locals so the loop runs in registers.
-	hp, lp := l.hp, l.lp
-	cur := l.dec[lagMax:]
-	var prev float64
-	hx1, hx2, hy1, hy2 := hp.x1, hp.x2, hp.y1, hp.y2
-	ly1, ly2 := lp.y1, lp.y2
-	for i, s := range pcm {
-		x := float64(s)
-		// The recursive term goes last, so everything else is computed
-		// while the previous output is still in flight.
-		y := hp.b0*x + hp.b1*hx1 + hp.b2*hx2 - hp.a2*hy2 - hp.a1*hy1
-		hx2, hx1, hy2 = hx1, x, hy1
-		hy1 = y
-		// The low-pass input is the high-pass output, whose history is hy1, hy2.
-		z := lp.b0*y + lp.b1*hy2 + lp.b2*lp.x2 - lp.a2*ly2 - lp.a1*ly1
-		lp.x2 = hy2
-		ly2, ly1 = ly1, z
-		if i < half {
-			p0 += z * z
-		} else {
-			p1 += z * z
-		}
-		if i&1 == 0 {
-			prev = z
-		} else {
-			cur[i>>1] = 0.5 * (prev + z)
-		}
-	}
-	hp.x1, hp.x2, hp.y1, hp.y2 = hx1, hx2, hy1, hy2
-	lp.x1, lp.y1, lp.y2 = hy1, ly1, ly2
-	hp.flush()
-	lp.flush()
-	l.hp, l.lp = hp, lp
-	return p0, p1
 }
 
 func allZero(pcm []int16) bool {
@@ -393,11 +371,11 @@ func (l *LegAnalyser) envelope(p, thr float64) {
 	if l.rising {
 		if s > l.extreme {
 			l.extreme, l.extremeAt = s, at
-			l.extremeOK = s > thr && l.isVoiced()
+			l.candidate(s > thr)
 			return
 		}
 		if s < l.extreme-dip {
-			if l.extremeOK && l.extremeAt-l.lastNucleus >= int64(l.cfg.nucleusGap) {
+			if l.extremeOK && l.extremeAt-l.lastNucleus >= int64(l.cfg.nucleusGap) && l.extremeIsVoiced() {
 				l.lastNucleus = l.extremeAt
 				l.markNucleus(l.extremeAt)
 			}
@@ -413,8 +391,18 @@ func (l *LegAnalyser) envelope(p, thr float64) {
 	if s > l.extreme+dip {
 		l.rising = true
 		l.extreme, l.extremeAt = s, at
-		l.extremeOK = s > thr && l.isVoiced()
+		l.candidate(s > thr)
 	}
+}
+
+// candidate records whether the new extreme may become a nucleus: it must
+// be above the activity threshold and in a frame not known to be
+// unvoiced. Its voicing is decided by extremeIsVoiced if it is confirmed
+// as a peak.
+func (l *LegAnalyser) candidate(above bool) {
+	l.extremeOK = above && l.voiced >= 0
+	l.extremeVoiced = l.voiced
+	l.extremeFrame = l.count
 }
 
 // markNucleus records a syllable nucleus at a 10 ms step. It counts if its
@@ -437,72 +425,27 @@ func (l *LegAnalyser) markNucleus(step int64) {
 	}
 }
 
-// isVoiced reports whether the current frame is periodic at a pitch lag,
-// computing it at most once per frame and only for frames that may hold a
-// nucleus, which keeps the autocorrelation off most frames.
-func (l *LegAnalyser) isVoiced() bool {
-	if l.voiced == 0 {
-		l.voiced = -1
-		if periodicity(l.dec[:lagMax+l.nDec], l.nDec) >= l.cfg.voicing {
-			l.voiced = 1
-		}
+// extremeIsVoiced reports whether the frame of the current extreme is
+// periodic at a pitch lag, computing it at most once per extreme (and per
+// frame) from that frame's window: the current one while the frame is
+// being analysed, the copy in peakWin after.
+func (l *LegAnalyser) extremeIsVoiced() bool {
+	if l.extremeVoiced != 0 {
+		return l.extremeVoiced > 0
 	}
-	return l.voiced > 0
-}
-
-// periodicity returns the largest normalised autocorrelation of the last n
-// samples of x with x delayed by lagMin..lagMax samples.
-func periodicity(x []float64, n int) float64 {
-	if n < lagMin*2 || len(x) < lagMax+n {
-		return 0
+	win, n := l.peakWin[:lagMax+l.peakN], l.peakN
+	current := l.extremeFrame == l.count
+	if current {
+		win, n = l.dec[:lagMax+l.nDec], l.nDec
 	}
-	cur := x[lagMax : lagMax+n]
-	var e0 float64
-	for _, v := range cur {
-		e0 += v * v
+	l.extremeVoiced = -1
+	if periodic(win, n, l.cfg.voicing) {
+		l.extremeVoiced = 1
 	}
-	if e0 < 1e-3 {
-		return 0
+	if current {
+		l.voiced = l.extremeVoiced
 	}
-	// Energy of the delayed window, slid one sample per lag.
-	var ek float64
-	for _, v := range x[lagMax-lagMin : lagMax-lagMin+n] {
-		ek += v * v
-	}
-	best := 0.0
-	for k := lagMin; k <= lagMax; k++ {
-		if k > lagMin {
-			a, b := x[lagMax-k], x[lagMax-k+n]
-			ek += a*a - b*b
-		}
-		num := dot(cur, x[lagMax-k:lagMax-k+n])
-		if num <= 0 || ek <= 0 {
-			continue
-		}
-		// Compare squares to skip a square root per lag.
-		if num*num > best*best*e0*ek {
-			best = num / math.Sqrt(e0*ek)
-		}
-	}
-	return min(best, 1)
-}
-
-// dot is a four-way unrolled dot product; the separate accumulators let
-// the CPU overlap the multiplications.
-func dot(a, b []float64) float64 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return s0 + s1 + s2 + s3
+	return l.extremeVoiced > 0
 }
 
 // Talking reports whether the leg is talking now. It turns on an onset

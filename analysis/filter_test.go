@@ -1,0 +1,160 @@
+package analysis
+
+import (
+	"math"
+	"testing"
+)
+
+// refBiquad is the band-pass as designed: a second-order section in
+// direct form I with RBJ audio EQ cookbook coefficients, a high-pass at
+// bandLow followed by a low-pass at bandHigh. The tests hold the fast
+// band-pass (filter.go) to it.
+type refBiquad struct {
+	b0, b1, b2, a1, a2 float64
+	x1, x2, y1, y2     float64
+}
+
+func refHighPass(f0 float64) refBiquad {
+	w := 2 * math.Pi * f0 / SampleRate
+	cw, alpha := math.Cos(w), math.Sin(w)/(2*(math.Sqrt2/2))
+	a0 := 1 + alpha
+	return refBiquad{
+		b0: (1 + cw) / 2 / a0, b1: -(1 + cw) / a0, b2: (1 + cw) / 2 / a0,
+		a1: -2 * cw / a0, a2: (1 - alpha) / a0,
+	}
+}
+
+func refLowPass(f0 float64) refBiquad {
+	w := 2 * math.Pi * f0 / SampleRate
+	cw, alpha := math.Cos(w), math.Sin(w)/(2*(math.Sqrt2/2))
+	a0 := 1 + alpha
+	return refBiquad{
+		b0: (1 - cw) / 2 / a0, b1: (1 - cw) / a0, b2: (1 - cw) / 2 / a0,
+		a1: -2 * cw / a0, a2: (1 - alpha) / a0,
+	}
+}
+
+func (f *refBiquad) step(x float64) float64 {
+	y := f.b0*x + f.b1*f.x1 + f.b2*f.x2 - f.a1*f.y1 - f.a2*f.y2
+	f.x2, f.x1, f.y2, f.y1 = f.x1, x, f.y1, y
+	return y
+}
+
+// refBandPass returns the band power sums of pcm[:half] and pcm[half:]
+// and the output decimated 2:1, through the biquad cascade.
+func refBandPass(hp, lp *refBiquad, pcm []int16, half int) (p0, p1 float64, dec []float64) {
+	var prev float64
+	for i, s := range pcm {
+		z := lp.step(hp.step(float64(s)))
+		if i < half {
+			p0 += z * z
+		} else {
+			p1 += z * z
+		}
+		if i&1 == 0 {
+			prev = z
+		} else {
+			dec = append(dec, 0.5*(prev+z))
+		}
+	}
+	return p0, p1, dec
+}
+
+func TestBandPassCoefficientsAreTheButterworthDesign(t *testing.T) {
+	hp, lp := refHighPass(bandLow), refLowPass(bandHigh)
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"high-pass b0", hpB0, hp.b0},
+		{"high-pass b1 = -2 b0", -2 * hpB0, hp.b1},
+		{"high-pass b2 = b0", hpB0, hp.b2},
+		{"high-pass a1", hpA1, hp.a1},
+		{"high-pass a2", hpA2, hp.a2},
+		{"low-pass b0", lpB0, lp.b0},
+		{"low-pass b1 = 2 b0", 2 * lpB0, lp.b1},
+		{"low-pass b2 = b0", lpB0, lp.b2},
+		{"low-pass a1", lpA1, lp.a1},
+		{"low-pass a2", lpA2, lp.a2},
+	} {
+		if math.Abs(c.got-c.want) > 1e-15*math.Abs(c.want) {
+			t.Errorf("%s = %v, the design gives %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestBandPassMatchesTheBiquadCascade(t *testing.T) {
+	full := []int16{32767, -32768}
+	for range 6 {
+		full = append(full, full...)
+	}
+	signals := []struct {
+		name string
+		pcm  []int16
+	}{
+		{"voiced syllables", syllables(seconds(3), 180, -6)},
+		{"white noise", whiteNoise(seconds(3), -40, 5)},
+		{"1 kHz tone", tone(seconds(1), 1000, -3)},
+		{"full-scale square wave then silence", concat(full, full, silence(seconds(1)))},
+	}
+	for _, sig := range signals {
+		for _, n := range []int{FrameSamples, 159, 80, 1} {
+			var bp bandState
+			hp, lp := refHighPass(bandLow), refLowPass(bandHigh)
+			dec := make([]float64, decFrame)
+			var worst, peak float64 // largest difference, largest output
+			for i := 0; i+n <= len(sig.pcm); i += n {
+				pcm := sig.pcm[i : i+n]
+				half := (n + 1) / 2
+				var q0, q1 float64
+				if n == FrameSamples {
+					q0, q1 = bp.bandPassFrame((*[FrameSamples]int16)(pcm), (*[decFrame]float64)(dec))
+				} else {
+					q0, q1 = bp.bandPassSamples(pcm, half, dec)
+				}
+				p0, p1, want := refBandPass(&hp, &lp, pcm, half)
+				// Power per sample and decimated samples, as amplitudes.
+				got := []float64{math.Sqrt(q0 * bpGain * bpGain / float64(n)), math.Sqrt(q1 * bpGain * bpGain / float64(n))}
+				ref := []float64{math.Sqrt(p0 / float64(n)), math.Sqrt(p1 / float64(n))}
+				got = append(got, dec[:len(want)]...)
+				ref = append(ref, want...)
+				for k := range ref {
+					worst = max(worst, math.Abs(got[k]-ref[k]))
+					peak = max(peak, math.Abs(ref[k]))
+				}
+			}
+			// Rounding differences, relative to the signal's largest output.
+			worst /= peak
+			if worst > 1e-12 {
+				t.Errorf("%s in frames of %d: relative difference %g from the biquad cascade", sig.name, n, worst)
+			}
+		}
+	}
+}
+
+func TestBandPassComesToRestAfterSilence(t *testing.T) {
+	// After speech ends in digital silence the filter decays and comes to
+	// rest, which lets Frame skip it on the quiet side of a call.
+	var bp bandState
+	pcm := concat(syllables(seconds(1), 180, -6), silence(seconds(1)))
+	var dec [decFrame]float64
+	for i := 0; i+FrameSamples <= len(pcm); i += FrameSamples {
+		bp.bandPassFrame((*[FrameSamples]int16)(pcm[i:i+FrameSamples]), &dec)
+	}
+	if !bp.idle() {
+		t.Fatalf("filter not at rest after 1 s of silence: %+v", bp)
+	}
+}
+
+// BenchmarkBandPassFrame is the band-pass alone, per 20 ms frame; it
+// bounds the cost of Frame on any audio that is not digital silence.
+func BenchmarkBandPassFrame(b *testing.B) {
+	pcm := syllables(seconds(10), 180, -6)
+	frames := len(pcm) / FrameSamples
+	var bp bandState
+	var dec [decFrame]float64
+	for i := 0; b.Loop(); i++ {
+		k := i % frames
+		bp.bandPassFrame((*[FrameSamples]int16)(pcm[k*FrameSamples:]), &dec)
+	}
+}
