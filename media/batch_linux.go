@@ -161,6 +161,7 @@ type batchReader struct {
 	n      int
 	errno  syscall.Errno
 	readFn func(fd uintptr) bool
+	pollFn func(fd uintptr) bool
 }
 
 func newBatchReader(conn *net.UDPConn) (*batchReader, error) {
@@ -177,6 +178,7 @@ func newBatchReader(conn *net.UDPConn) (*batchReader, error) {
 		r.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&r.names[i]))
 	}
 	r.readFn = r.recv
+	r.pollFn = r.recvNow
 	return r, nil
 }
 
@@ -191,6 +193,26 @@ func (r *batchReader) read() (int, error) {
 		return 0, r.errno
 	}
 	return r.n, nil
+}
+
+// poll reads what is queued on the socket without waiting: 0 when
+// nothing is. The error is as for read.
+func (r *batchReader) poll() (int, error) {
+	if err := r.raw.Read(r.pollFn); err != nil {
+		return 0, err
+	}
+	if r.errno != 0 {
+		return 0, r.errno
+	}
+	return r.n, nil
+}
+
+// recvNow is recv that takes an empty queue for an answer.
+func (r *batchReader) recvNow(fd uintptr) bool {
+	if !r.recv(fd) {
+		r.n, r.errno = 0, 0
+	}
+	return true
 }
 
 // recv is the RawConn callback: one recvmmsg(2). On a non-blocking socket

@@ -3,8 +3,10 @@
 package media
 
 import (
+	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,6 +70,18 @@ func (r *batchReader) read() (int, error) {
 	}
 	r.n, r.src = n, netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
 	return 1, nil
+}
+
+// poll reads one queued datagram without waiting: 0 when none is.
+func (r *batchReader) poll() (int, error) {
+	if err := r.conn.SetReadDeadline(time.Now()); err != nil {
+		return 0, err
+	}
+	n, err := r.read()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, nil
+	}
+	return n, err
 }
 
 func (r *batchReader) packet(int) ([]byte, netip.AddrPort) { return r.buf[:r.n], r.src }

@@ -147,8 +147,8 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 }
 
 // openShared binds one socket per shard on the first free even ports of
-// the range and starts each shard's pacer (sending in batches on it) and
-// receive goroutine.
+// the range and starts each shard's pacer, which reads its socket at the
+// start of every tick and sends its frames on it in batches.
 func (e *Engine) openShared(shards int) error {
 	fail := func(err error) error {
 		for _, k := range e.socks {
@@ -164,7 +164,6 @@ func (e *Engine) openShared(shards int) error {
 		k, err := newSharedSocket(e, conn, port)
 		if err == nil {
 			e.socks = append(e.socks, k)
-			go k.readLoop()
 		} else {
 			_ = conn.Close()
 			e.ports.release(port)
@@ -176,6 +175,7 @@ func (e *Engine) openShared(shards int) error {
 		}
 		p := newPacer(e, snd)
 		p.senderObserves = true
+		p.rx = k
 		e.pacers = append(e.pacers, p)
 	}
 	for _, p := range e.pacers {

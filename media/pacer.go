@@ -62,6 +62,9 @@ type pacer struct {
 	// senderObserves: snd queues packets and observes their lateness when
 	// it writes them, so the pacer does not (TransportShared).
 	senderObserves bool
+	// rx is the shard's shared socket, read at the start of every tick
+	// (TransportShared; nil with a port per call).
+	rx *sharedSocket
 
 	mu      sync.Mutex
 	pending []*Session
@@ -112,6 +115,9 @@ func (p *pacer) shutdown() {
 
 // tick sends every frame due at or before now.
 func (p *pacer) tick(now int64) {
+	if p.rx != nil {
+		p.rx.drain(now)
+	}
 	p.mu.Lock()
 	p.list = append(p.list, p.pending...)
 	clear(p.pending)

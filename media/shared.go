@@ -35,7 +35,7 @@ const (
 	closedHold = int64(5 * time.Second)
 	// sharedSocketBuffer is the kernel buffer asked for each way. A shared
 	// socket carries thousands of streams; 16 MiB is ~70 ms of 5,000
-	// streams' packets, so a receive goroutine held up by the scheduler
+	// streams' packets, so a pacer held up by the scheduler
 	// for a few ticks loses nothing.
 	sharedSocketBuffer = 16 << 20
 )
@@ -123,7 +123,7 @@ type sharedSocket struct {
 	// the lookups it made for a batch may be stale.
 	gen atomic.Uint64
 
-	// handleMu is held by the receive goroutine while it looks up and
+	// handleMu is held by the shard's pacer while it looks up and
 	// handles one batch; a closing session takes it once after leaving the
 	// tables, so no packet is handed to it after Close returns.
 	handleMu sync.Mutex
@@ -131,7 +131,6 @@ type sharedSocket struct {
 
 	unmatched atomic.Uint64
 	closing   atomic.Bool
-	done      chan struct{}
 }
 
 func newSharedSocket(e *Engine, conn *net.UDPConn, port int) (*sharedSocket, error) {
@@ -149,7 +148,6 @@ func newSharedSocket(e *Engine, conn *net.UDPConn, port int) (*sharedSocket, err
 		bySSRC:  make(map[uint32]demuxEntry),
 		byIP:    make(map[netip.Addr][]*Session),
 		members: make(map[*Session]struct{}),
-		done:    make(chan struct{}),
 	}, nil
 }
 
@@ -240,7 +238,7 @@ func (k *sharedSocket) learnSSRC(s *Session, ssrc uint32) {
 }
 
 // remove takes a closing session out of the tables, leaving its keys
-// answering "closed" for closedHold, and waits until the receive goroutine
+// answering "closed" for closedHold, and waits until the pacer
 // is no longer handing it a packet.
 func (k *sharedSocket) remove(s *Session) {
 	now := k.e.now()
@@ -442,20 +440,39 @@ func (k *sharedSocket) nextCallFrom(src netip.AddrPort, ssrc uint32, haveSSRC bo
 // take a first packet by source IP alone (rule 3).
 var firstPacketWindow = int64(3 * time.Second)
 
-// readLoop receives batches until the socket is closed.
-func (k *sharedSocket) readLoop() {
-	defer close(k.done)
-	for {
-		n, err := k.rd.read()
+// drain hands out every datagram queued on the socket, without waiting.
+// The shard's pacer calls it at the start of each tick instead of a
+// receive goroutine waking for every few datagrams: a received frame is
+// only used in its session's next pacer slot (relayed to the other leg,
+// analysed), and slots are served at ticks, so reading at the tick loses
+// nothing and saves a wakeup, an epoll_wait and a short recvmmsg per
+// handful of packets. The kernel queue (sharedSocketBuffer) holds many
+// ticks' worth.
+func (k *sharedSocket) drain(now int64) {
+	for errs := 0; errs < maxDrainErrors; {
+		n, err := k.rd.poll()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || k.closing.Load() {
 				return
 			}
-			continue // transient, e.g. an ICMP error queued on the socket
+			// Transient: an ICMP error queued on the socket (a phone's
+			// port closed at hang-up) is reported once, then the queue
+			// reads again.
+			errs++
+			continue
 		}
-		k.dispatch(n, k.e.now())
+		if n == 0 {
+			return
+		}
+		k.dispatch(n, now)
+		if n < recvBatch {
+			return // the queue was emptied
+		}
 	}
 }
+
+// maxDrainErrors bounds the transient errors one drain reads past.
+const maxDrainErrors = 16
 
 // dispatch hands the n datagrams of the last read to their sessions. The
 // whole batch is looked up under one read lock; if handling a packet
@@ -494,11 +511,11 @@ func (k *sharedSocket) lookupFrom(i, n int, now int64) uint64 {
 	return gen
 }
 
-// close ends the receive goroutine and frees the port.
+// close closes the socket and frees the port; the pacer stops draining
+// it.
 func (k *sharedSocket) close() error {
 	k.closing.Store(true)
 	err := k.conn.Close()
-	<-k.done
 	k.e.ports.release(k.port)
 	if err != nil {
 		return fmt.Errorf("media: close shared RTP socket on port %d: %w", k.port, err)
