@@ -72,7 +72,6 @@ type Engine struct {
 	mu       sync.Mutex
 	closed   bool
 	sessions map[*Session]struct{}
-	nextPace int
 	// Counters folded in from closed sessions, so Stats stays monotonic.
 	goneReceived, goneDropped uint64
 
@@ -189,8 +188,9 @@ func (e *Engine) openShared(shards int) error {
 func (e *Engine) now() int64 { return int64(time.Since(e.epoch)) }
 
 // NewSession reserves an even port and returns an unconfigured, unstarted
-// session for one call leg. callID only labels logs. With TransportShared
-// the port is the next pacer shard's, and NewSession binds nothing.
+// session for one call leg. callID labels logs and, up to its first "/",
+// picks the pacer shard (shardOf). With TransportShared the port is that
+// shard's, and NewSession binds nothing.
 func (e *Engine) NewSession(callID string) (*Session, error) {
 	e.mu.Lock()
 	closed := e.closed
@@ -215,8 +215,7 @@ func (e *Engine) NewSession(callID string) (*Session, error) {
 		return nil, ErrClosed
 	}
 	e.sessions[s] = struct{}{}
-	s.pc = e.pacers[e.nextPace%len(e.pacers)]
-	e.nextPace++
+	s.pc = e.pacers[shardOf(callID, len(e.pacers))]
 	e.mu.Unlock()
 
 	go s.readLoop()
@@ -224,15 +223,32 @@ func (e *Engine) NewSession(callID string) (*Session, error) {
 	return s, nil
 }
 
-// newSharedSession puts a session on the next shard's shared socket.
+// shardOf picks the pacer shard of a session from its call ID, up to the
+// first "/": the legs of one call ("<call-id>" for the caller,
+// "<call-id>/<agent>" for each agent rung) land on one shard, so a
+// bridge's relay and its shared analysis lock stay on one core instead of
+// two pacers contending for them every frame. Across calls the hash
+// spreads sessions evenly.
+func shardOf(callID string, shards int) int {
+	if shards <= 1 {
+		return 0
+	}
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(callID) && callID[i] != '/'; i++ {
+		h ^= uint32(callID[i])
+		h *= 16777619
+	}
+	return int(h % uint32(shards))
+}
+
+// newSharedSession puts a session on its shard's shared socket.
 func (e *Engine) newSharedSession(callID string) (*Session, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, ErrClosed
 	}
-	i := e.nextPace % len(e.pacers)
-	e.nextPace++
+	i := shardOf(callID, len(e.pacers))
 	k := e.socks[i]
 	s := newSession(e, callID, k.conn, k.port)
 	s.sock = k

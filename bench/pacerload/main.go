@@ -155,7 +155,13 @@ func run(o options) error {
 	sessions := make([]*media.Session, 0, o.streams)
 	ports := make([]string, 0, o.streams)
 	for i := range o.streams {
-		s, err := engine.NewSession(fmt.Sprintf("load-%d", i))
+		// Named as the call flow names them: a bridged call's agent leg
+		// is "<call-id>/<agent>", which keeps it on its caller's shard.
+		id := fmt.Sprintf("load-%d", i)
+		if o.bridged && i%2 == 1 {
+			id = fmt.Sprintf("load-%d/agent", i-1)
+		}
+		s, err := engine.NewSession(id)
 		if err != nil {
 			return fmt.Errorf("session %d: %w", i, err)
 		}
