@@ -8,15 +8,16 @@
 //     gives every call leg its own even UDP port, socket and receive
 //     goroutine and sends one sendto(2) per packet; TransportShared binds one
 //     socket per pacer shard on the first even ports of the range, the pacer
-//     writes each tick's packets in sendmmsg(2) batches, one goroutine per
-//     socket reads recvmmsg(2) batches, and a demultiplexer gives each
+//     writes each tick's packets in sendmmsg(2) batches and, at the start of
+//     each tick, reads what its socket queued in recvmmsg(2) batches, and a
+//     demultiplexer gives each
 //     datagram to its session by source address and SSRC (shared.go has the
 //     rules, and what a shared port cannot do that a port of its own can);
 //   - G.711 µ-law and A-law (github.com/zaf/g711) through lookup tables into
 //     caller-owned buffers, so encoding and decoding never allocate;
 //   - RFC 4733 telephone-event detection, reported once per key press;
 //   - the pacer: one shared loop per shard with a 10 ms tick that sends every
-//     due 20 ms frame of every session. A goroutine and ticker per call does
+//     due 20 ms frame of every session; the legs of one call share a shard. A goroutine and ticker per call does
 //     not scale (see DESIGN.md, "Media engine"); one loop touching every
 //     stream in turn does, and it is the single place where the sending
 //     strategy (one syscall per packet, or batches on a shared socket) is

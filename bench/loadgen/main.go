@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,7 @@ type options struct {
 	sippScenario                string
 	agentPassword               string
 	quiet                       bool
+	cpuProfile                  string
 }
 
 func main() {
@@ -80,6 +82,7 @@ Flags:
 	fs.IntVar(&o.sockets, "sockets", 4, "generator media sockets (each with a reader; endpoints spread over them)")
 	fs.StringVar(&o.sippScenario, "sipp", "", "let sipp place the calls with this scenario instead of loadgen's own callers (IVR only); hotline is measured the same way")
 	fs.BoolVar(&o.quiet, "quiet", false, "log only warnings")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile (the whole run) to this file")
 	_ = fs.Parse(os.Args[1:])
 
 	level := slog.LevelInfo
@@ -89,6 +92,19 @@ Flags:
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			log.Error("cpuprofile", "error", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Error("cpuprofile", "error", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	r, err := run(ctx, o, log)
 	if err != nil {
 		log.Error("loadgen", "error", err)

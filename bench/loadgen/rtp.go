@@ -4,7 +4,6 @@ package main
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -123,7 +122,6 @@ type mediaEngine struct {
 
 	stop    chan struct{}
 	sending sync.WaitGroup // sender loops: they use raw fds, so they end before the sockets close
-	reading sync.WaitGroup
 
 	sendErrors atomic.Uint64
 	skipped    atomic.Uint64
@@ -221,10 +219,6 @@ func (e *mediaEngine) run() {
 		e.sending.Add(1)
 		go func() { defer e.sending.Done(); e.sendLoop(g) }()
 	}
-	for _, s := range e.socks {
-		e.reading.Add(1)
-		go func() { defer e.reading.Done(); e.recvLoop(s) }()
-	}
 }
 
 // close stops the loops and closes the sockets.
@@ -239,7 +233,6 @@ func (e *mediaEngine) close() {
 	for _, s := range e.socks {
 		s.conn.Close()
 	}
-	e.reading.Wait()
 }
 
 // sendBatch is a sender loop's preallocated sendmmsg state.
@@ -252,10 +245,11 @@ type sendBatch struct {
 	n     int
 }
 
-// sendLoop sends every due frame of the endpoints on its sockets, in
-// sendmmsg batches, every senderTick.
+// sendLoop reads its sockets and sends every due frame of their
+// endpoints, in sendmmsg batches, every senderTick.
 func (e *mediaEngine) sendLoop(g int) {
 	b := newSendBatch()
+	rb := newRecvBatch()
 	next := time.Now()
 	for {
 		select {
@@ -266,6 +260,7 @@ func (e *mediaEngine) sendLoop(g int) {
 		now := e.now()
 		for k := g; k < len(e.socks); k += e.senders {
 			s := e.socks[k]
+			e.drain(s, rb, now)
 			for i := k; i < len(e.eps); i += len(e.socks) {
 				ep := &e.eps[i]
 				r := ep.remote.Load()
@@ -379,57 +374,64 @@ func (e *mediaEngine) flush(s *mediaSocket, b *sendBatch) {
 	b.n = 0
 }
 
-// recvLoop reads one socket with recvmmsg and counts every packet against
-// the endpoint its destination address names.
-func (e *mediaEngine) recvLoop(s *mediaSocket) {
-	const bufSize = 1500
-	var (
-		hdrs  [batch]unix.Mmsghdr
-		iov   [batch]unix.Iovec
-		bufs  = make([]byte, batch*bufSize)
-		ctl   [batch][8]uint64
-		n     int
-		errno syscall.Errno
-	)
-	for i := range hdrs {
-		iov[i].Base = &bufs[i*bufSize]
-		iov[i].SetLen(bufSize)
-		hdrs[i].Hdr.Iov = &iov[i]
-		hdrs[i].Hdr.SetIovlen(1)
-		hdrs[i].Hdr.Control = (*byte)(unsafe.Pointer(&ctl[i]))
+// recvBatch is a sender loop's preallocated recvmmsg state.
+type recvBatch struct {
+	hdrs [batch]unix.Mmsghdr
+	iov  [batch]unix.Iovec
+	bufs [batch][recvBufSize]byte
+	ctl  [batch][8]uint64
+}
+
+const recvBufSize = 1500
+
+func newRecvBatch() *recvBatch {
+	r := new(recvBatch)
+	for i := range r.hdrs {
+		r.iov[i].Base = &r.bufs[i][0]
+		r.iov[i].SetLen(recvBufSize)
+		r.hdrs[i].Hdr.Iov = &r.iov[i]
+		r.hdrs[i].Hdr.SetIovlen(1)
+		r.hdrs[i].Hdr.Control = (*byte)(unsafe.Pointer(&r.ctl[i]))
 	}
-	read := func(fd uintptr) bool {
-		for i := range hdrs {
-			hdrs[i].Hdr.SetControllen(len(ctl[i]) * 8)
-			hdrs[i].Hdr.Flags = 0
-		}
-		r, _, en := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), batch, unix.MSG_DONTWAIT, 0, 0)
-		if en == unix.EAGAIN {
-			return false // park in the netpoller until readable
-		}
-		n, errno = int(r), en
-		return true
-	}
+	return r
+}
+
+// drain reads what is queued on the socket, without waiting, and counts
+// every packet against the endpoint its destination address names. The
+// sender loop that owns the socket calls it each tick: a reader goroutine
+// per socket woken for every burst hotline sends cost the generator more
+// than its sending (epoll and scheduler wakeups), and every CPU the
+// generator takes is one hotline cannot have. Arrival is stamped at the
+// tick, so first-audio times are up to senderTick late.
+func (e *mediaEngine) drain(s *mediaSocket, r *recvBatch, now int64) {
 	for {
-		if err := s.rc.Read(read); err != nil {
-			return // closed
+		for i := range r.hdrs {
+			r.hdrs[i].Hdr.SetControllen(len(r.ctl[i]) * 8)
+			r.hdrs[i].Hdr.Flags = 0
 		}
-		if errno != 0 {
-			if errors.Is(errno, unix.EBADF) {
-				return
-			}
+		got, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, s.fd, uintptr(unsafe.Pointer(&r.hdrs[0])), batch, unix.MSG_DONTWAIT, 0, 0)
+		switch errno {
+		case 0:
+		case unix.EINTR:
 			continue
+		case unix.EAGAIN, unix.EBADF:
+			return // empty, or closed at shutdown
+		default:
+			continue // a queued ICMP error, reported once
 		}
-		now := e.now()
+		n := int(got)
 		for i := range n {
-			ctlb := (*[64]byte)(unsafe.Pointer(&ctl[i]))[:hdrs[i].Hdr.Controllen]
+			ctlb := (*[64]byte)(unsafe.Pointer(&r.ctl[i]))[:r.hdrs[i].Hdr.Controllen]
 			dst, ok := pktinfoDst(ctlb)
 			idx := endpointIndex(dst)
 			if !ok || idx < 0 || idx >= len(e.eps) {
 				e.stray.Add(1)
 				continue
 			}
-			e.eps[idx].count(bufs[i*bufSize:i*bufSize+int(hdrs[i].Len)], now)
+			e.eps[idx].count(r.bufs[i][:r.hdrs[i].Len], now)
+		}
+		if n < batch {
+			return
 		}
 	}
 }
