@@ -16,9 +16,10 @@
 //     address 127.x.y.z on a few shared sockets bound to 0.0.0.0; the source
 //     of each packet is chosen with IP_PKTINFO in sendmmsg control messages,
 //     and received packets are told apart by their destination address, so
-//     to hotline every call looks like a separate phone. A few sender loops
-//     send every due 20 ms frame in sendmmsg batches; a reader per socket
-//     counts packets and sequence gaps per SSRC with recvmmsg.
+//     to hotline every call looks like a separate phone. A few sender loops,
+//     each owning some of the sockets, wake every 10 ms, read what their
+//     sockets queued with recvmmsg (counting packets and sequence gaps per
+//     SSRC) and send every due 20 ms frame in sendmmsg batches.
 //   - the measurement (hotline.go, report.go): hotline's CPU (utime+stime
 //     from /proc/PID/stat) and RSS over the steady window, the pacer
 //     lateness and GC pauses from its /metrics, the generator's own CPU, the

@@ -79,7 +79,7 @@ Flags:
 	fs.StringVar(&o.jsonOut, "json", "", "write the full result, every call included, as JSON to this file")
 	fs.DurationVar(&o.timeout, "timeout", 0, "hard deadline of the whole run (default: ramp + hold + 90 s)")
 	fs.IntVar(&o.rtpMin, "rtp-min", 10000, "first port of hotline's RTP range (the range is sized from -calls)")
-	fs.IntVar(&o.sockets, "sockets", 4, "generator media sockets (each with a reader; endpoints spread over them)")
+	fs.IntVar(&o.sockets, "sockets", 4, "generator media sockets (endpoints spread over them; each read and written by one of the sender loops)")
 	fs.StringVar(&o.sippScenario, "sipp", "", "let sipp place the calls with this scenario instead of loadgen's own callers (IVR only); hotline is measured the same way")
 	fs.BoolVar(&o.quiet, "quiet", false, "log only warnings")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile (the whole run) to this file")

@@ -804,11 +804,16 @@ func (u *ua) collect(r *report, media *mediaEngine) {
 			if !c.byeSentAt.IsZero() {
 				cr.HoldMS = ms(c.byeSentAt.Sub(c.at200))
 			}
-			if fr := ep.firstRx.Load(); fr != 0 {
-				cr.FirstAudioMS = ms(media.base.Add(time.Duration(fr)).Sub(c.at200))
+			fr := ep.firstRx.Load()
+			if fr != 0 {
+				// Received audio is stamped at the sender loop's 10 ms tick
+				// that read it, so a packet read in the tick before the
+				// one in which the 200 OK was handled comes out a few ms
+				// "before" the answer: that is audio at the answer.
+				cr.FirstAudioMS = max(0, ms(media.base.Add(time.Duration(fr)).Sub(c.at200)))
 				first = append(first, cr.FirstAudioMS)
 			}
-			if cr.FirstAudioMS < 0 || cr.FirstAudioMS > 2000 {
+			if fr == 0 || cr.FirstAudioMS > 2000 {
 				r.NoAudio2s++
 			}
 			sent += cr.RTPSent
