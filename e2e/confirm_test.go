@@ -45,19 +45,14 @@ func confStart(t *testing.T, callMS int) *confCall {
 	dir := t.TempDir()
 	aliceMic := filepath.Join(dir, "alice-1khz.wav")
 	writeToneWAV(t, aliceMic, 1000, 60)
-	c := &confCall{s: s, caller: make(chan sippRun, 1)}
+	c := &confCall{s: s}
 	c.alice = startAgent(t, s, agentOpts{user: "1001", password: "alice-secret-1", autoAnswer: true, mic: aliceMic, slot: 0})
 	s.waitAgentState("1001", "ready", 10*time.Second)
 	c.alicePhone = xferWatch(t, c.alice)
 	c.dan = featStartScriptedAgent(t, s, "1004", "dan-secret-444", 1500, 500)
 	s.setAgent(t, "1004", "not-ready")
 
-	earPort := s.rtpMin + 180
-	c.ear = listenEar(t, earPort)
-	cid, callID := featCallID("confirm")
-	c.callID = callID
-	sc := scenario(t, dir, "caller_hangs_up.xml", hangsUp{Ear: earPort, Codecs: "0"})
-	go func() { c.caller <- runSipp(t, s, sc, 60*time.Second, "-d", fmt.Sprint(callMS), "-cid_str", cid) }()
+	c.ear, c.callID, c.caller = featPlaceCall(t, s, dir, "confirm", time.Duration(callMS)*time.Millisecond, 60*time.Second)
 	s.waitAgentState("1001", "on_call", 20*time.Second)
 	return c
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +43,23 @@ agents:
 func featCallID(name string) (cidStr, callID string) {
 	id := fmt.Sprintf("feat-%s-%d", name, time.Now().UnixNano())
 	return id + "-%u@%s", id + "-1@127.0.0.1"
+}
+
+// featPlaceCall starts a caller (sipp, caller_hangs_up.xml, PCMU) with a
+// Call-ID named after tag, who stays on for stay after the answer and then
+// hangs up first. The returned ear records what hotline sends the caller;
+// done receives sipp's run, which may take up to limit.
+func featPlaceCall(t *testing.T, s *server, dir, tag string, stay, limit time.Duration) (e *ear, callID string, done chan sippRun) {
+	t.Helper()
+	earPort := s.rtpMin + 180
+	e = listenEar(t, earPort)
+	cid, callID := featCallID(tag)
+	sc := scenario(t, dir, "caller_hangs_up.xml", hangsUp{Ear: earPort, Codecs: "0"})
+	done = make(chan sippRun, 1)
+	go func() {
+		done <- runSipp(t, s, sc, limit, "-d", strconv.FormatInt(stay.Milliseconds(), 10), "-cid_str", cid)
+	}()
+	return e, callID, done
 }
 
 // featEvents reads a call's events (the journal while it runs, the events
@@ -103,18 +121,10 @@ func featEventList(evs []calllog.Event) string {
 // featRecord is the part of a call record this file reads beyond the
 // shared record type: the longest hold and the transfers' total time.
 type featRecord struct {
-	HoldCount     int   `json:"hold_count"`
-	HoldMS        int64 `json:"hold_ms"`
-	LongestHoldMS int64 `json:"longest_hold_ms"`
-	Transfers     []struct {
-		Kind      string `json:"kind"`
-		From      string `json:"from"`
-		To        string `json:"to"`
-		Result    string `json:"result"`
-		RingMS    int64  `json:"ring_ms"`
-		ConsultMS int64  `json:"consult_ms"`
-		TotalMS   int64  `json:"total_ms"`
-	} `json:"transfers"`
+	HoldCount     int                       `json:"hold_count"`
+	HoldMS        int64                     `json:"hold_ms"`
+	LongestHoldMS int64                     `json:"longest_hold_ms"`
+	Transfers     []calllog.TransferAttempt `json:"transfers"`
 }
 
 func featRecordOf(t *testing.T, s *server, callID string) (featRecord, string) {
@@ -492,12 +502,7 @@ func TestAgentHoldByFeatureCode(t *testing.T) {
 	dir := t.TempDir()
 	agent := featStartScriptedAgent(t, s, "1004", "dan-secret-444", 1000, 500)
 
-	earPort := s.rtpMin + 180
-	e := listenEar(t, earPort)
-	cid, callID := featCallID("hold")
-	sc := scenario(t, dir, "caller_hangs_up.xml", hangsUp{Ear: earPort, Codecs: "0"})
-	done := make(chan sippRun, 1)
-	go func() { done <- runSipp(t, s, sc, 60*time.Second, "-d", "23000", "-cid_str", cid) }()
+	e, callID, done := featPlaceCall(t, s, dir, "hold", 23*time.Second, 60*time.Second)
 
 	s.waitAgentState("1004", "on_call", 20*time.Second)
 	agent.media.waitRemote(t, 3*time.Second)
@@ -633,12 +638,7 @@ func featTransferAndLeave(t *testing.T, s *server, alice *agentPhone, callID str
 func TestFailedTransferRingsTheAgentBack(t *testing.T) {
 	t.Parallel()
 	s, alice, dir := featTransferSetup(t, "", true)
-	earPort := s.rtpMin + 180
-	e := listenEar(t, earPort)
-	cid, callID := featCallID("ringback")
-	sc := scenario(t, dir, "caller_hangs_up.xml", hangsUp{Ear: earPort, Codecs: "0"})
-	done := make(chan sippRun, 1)
-	go func() { done <- runSipp(t, s, sc, 60*time.Second, "-d", "30000", "-cid_str", cid) }()
+	e, callID, done := featPlaceCall(t, s, dir, "ringback", 30*time.Second, 60*time.Second)
 
 	s.waitAgentState("1001", "on_call", 20*time.Second)
 	time.Sleep(1500 * time.Millisecond)
@@ -709,12 +709,7 @@ func TestFailedTransferRequeuesTheCaller(t *testing.T) {
 	s.waitAgentState("1003", "ready", 10*time.Second)
 	s.setAgent(t, "1003", "not-ready")
 
-	earPort := s.rtpMin + 180
-	e := listenEar(t, earPort)
-	cid, callID := featCallID("requeue")
-	sc := scenario(t, dir, "caller_hangs_up.xml", hangsUp{Ear: earPort, Codecs: "0"})
-	done := make(chan sippRun, 1)
-	go func() { done <- runSipp(t, s, sc, 70*time.Second, "-d", "36000", "-cid_str", cid) }()
+	e, callID, done := featPlaceCall(t, s, dir, "requeue", 36*time.Second, 70*time.Second)
 
 	s.waitAgentState("1001", "ringing", 20*time.Second)
 	alice.command("accept")

@@ -18,12 +18,7 @@ func TestKeypadConsultationHandsTheCallerOver(t *testing.T) {
 	dir := t.TempDir()
 	dan := featStartScriptedAgent(t, s, "1004", "dan-secret-444", 1000, 500)
 
-	earPort := s.rtpMin + 180
-	e := listenEar(t, earPort)
-	cid, callID := featCallID("keypad")
-	sc := scenario(t, dir, "caller_hangs_up.xml", hangsUp{Ear: earPort, Codecs: "0"})
-	done := make(chan sippRun, 1)
-	go func() { done <- runSipp(t, s, sc, 60*time.Second, "-d", "26000", "-cid_str", cid) }()
+	e, callID, done := featPlaceCall(t, s, dir, "keypad", 26*time.Second, 60*time.Second)
 
 	s.waitAgentState("1004", "on_call", 20*time.Second)
 	// Bob logs in only now, so the queue gave the caller to Dan.

@@ -62,12 +62,7 @@ func TestTransferFromTheSoftphone(t *testing.T) {
 			s.waitAgentState("1002", "ready", 10*time.Second)
 			s.setAgent(t, "1002", "not-ready")
 
-			earPort := s.rtpMin + 180
-			e := listenEar(t, earPort)
-			cid, callID := featCallID("blind")
-			sc := scenario(t, dir, "caller_hangs_up.xml", hangsUp{Ear: earPort, Codecs: "0"})
-			done := make(chan sippRun, 1)
-			go func() { done <- runSipp(t, s, sc, 60*time.Second, "-d", strconv.Itoa(tc.callMS), "-cid_str", cid) }()
+			e, callID, done := featPlaceCall(t, s, dir, "blind", time.Duration(tc.callMS)*time.Millisecond, 60*time.Second)
 
 			s.waitAgentState("1001", "on_call", 20*time.Second)
 			time.Sleep(1500 * time.Millisecond) // the caller talks to Alice

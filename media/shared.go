@@ -397,14 +397,24 @@ func (k *sharedSocket) lookup(b []byte, src netip.AddrPort, now int64) *Session 
 	// much later, take the first packets of another leg from the same IP
 	// (a colleague's phone that starts sending before its leg is
 	// configured, a trunk's next call).
+	return k.newLegFor(src, now, false)
+}
+
+// newLegFor is the one session of the socket configured less than
+// firstPacketWindow ago, still waiting for its first packet, whose SDP
+// address or signalling IP is src's IP — with samePort, whose SDP also
+// names src's port — or nil when there is none or more than one (two new
+// legs from one IP are ambiguous). k.mu is read-locked.
+func (k *sharedSocket) newLegFor(src netip.AddrPort, now int64, samePort bool) *Session {
 	var match *Session
 	for _, w := range k.byIP[src.Addr()] {
-		if now-w.dm.waitSince < firstPacketWindow {
-			if match != nil {
-				return nil // two new legs from one IP: ambiguous
-			}
-			match = w
+		if now-w.dm.waitSince >= firstPacketWindow || (samePort && w.dm.remote.Port() != src.Port()) {
+			continue
 		}
+		if match != nil {
+			return nil
+		}
+		match = w
 	}
 	return match
 }
@@ -424,16 +434,7 @@ func (k *sharedSocket) nextCallFrom(src netip.AddrPort, ssrc uint32, haveSSRC bo
 	if _, known := k.bySSRC[ssrc]; known {
 		return nil
 	}
-	var match *Session
-	for _, w := range k.byIP[src.Addr()] {
-		if now-w.dm.waitSince < firstPacketWindow && w.dm.remote.Port() == src.Port() {
-			if match != nil {
-				return nil
-			}
-			match = w
-		}
-	}
-	return match
+	return k.newLegFor(src, now, true)
 }
 
 // firstPacketWindow is how long after Configure a shared-port session may

@@ -217,6 +217,17 @@ func runSipp(ctx context.Context, o options, t *target, r *report, deadline time
 	}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	// stopSipp ends sipp by its PID: TERM, then KILL after 5 s.
+	stopSipp := func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			return err
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			return <-exited
+		}
+	}
 	var exitErr error
 wait:
 	for {
@@ -230,23 +241,11 @@ wait:
 			}
 			if time.Now().After(deadline.Add(5 * time.Second)) {
 				log.Warn("deadline: stopping sipp")
-				_ = cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case exitErr = <-exited:
-				case <-time.After(5 * time.Second):
-					_ = cmd.Process.Kill()
-					exitErr = <-exited
-				}
+				exitErr = stopSipp()
 				break wait
 			}
 		case <-ctx.Done():
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case exitErr = <-exited:
-			case <-time.After(5 * time.Second):
-				_ = cmd.Process.Kill()
-				exitErr = <-exited
-			}
+			exitErr = stopSipp()
 			break wait
 		}
 	}
