@@ -77,6 +77,8 @@ func (r *batchReader) poll() (int, error) {
 	if err := r.conn.SetReadDeadline(time.Now()); err != nil {
 		return 0, err
 	}
+	// A later read waits again.
+	defer r.conn.SetReadDeadline(time.Time{}) //nolint:errcheck // the socket is ours; only Close makes it fail
 	n, err := r.read()
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return 0, nil
