@@ -74,6 +74,19 @@ agents:
 			},
 		},
 		{
+			name: "a queue's transfer settings refuse a negative ring-back and a zero confirmation wait",
+			yaml: `queues:
+  - name: support
+    transfer_confirm: true
+    transfer_confirm_timeout: 0s
+    ring_back_attempts: -2
+`,
+			want: []string{
+				"bad.yaml:4: queues[0].transfer_confirm_timeout: must be positive, got 0s",
+				"bad.yaml:5: queues[0].ring_back_attempts: must not be negative (0 = never ring back), got -2",
+			},
+		},
+		{
 			name: "agents that are not a list are refused",
 			yaml: "agents: {user: \"1001\"}\n",
 			want: []string{"bad.yaml:1: agents: want a list, got a mapping"},

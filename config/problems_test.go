@@ -61,6 +61,20 @@ closing:
 			},
 		},
 		{
+			name: "the RTP transport and the overload limits refuse values they cannot honour",
+			yaml: `rtp:
+  transport: batched
+limits:
+  max_calls: -1
+  retry_after: 1500ms
+`,
+			want: []string{
+				"bad.yaml:2: rtp.transport: unknown value \"batched\" (want per-call or shared)",
+				"bad.yaml:4: limits.max_calls: must not be negative (0 = no limit), got -1",
+				"bad.yaml:5: limits.retry_after: must be whole seconds, at least 1s (Retry-After counts seconds), got 1.5s",
+			},
+		},
+		{
 			name: "a bare zero is still a number, not a duration",
 			yaml: "answer:\n  delay: 0\n",
 			want: []string{"bad.yaml:2: answer.delay: want a duration like 1s, got number 0"},
