@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -19,18 +20,92 @@ import (
 // *net.UDPAddr for every datagram's source and WriteBatch wants a net.Addr
 // per message, so both cost an allocation per packet on the hot path. Here
 // every message header, iovec, sockaddr and buffer is allocated once, with
-// the sender or receiver, and the syscalls go through the socket's
-// syscall.RawConn, so a full send buffer or an empty receive queue parks
-// the goroutine in the runtime's poller like any other socket call.
+// the sender or receiver, and the syscalls go straight to the socket's
+// descriptor (sharedConn).
+
+// sharedConn is a shared socket's descriptor, taken out of the Go
+// runtime's network poller. The shard's pacer reads the socket at each
+// tick without waiting and never parks on it, so the poller could only
+// cost: with the socket in the runtime's epoll set, datagrams arriving
+// while the process was idle woke a thread out of epoll_wait, which found
+// no goroutine waiting on the socket and went back to sleep — thousands of
+// wakeups a second at a few thousand calls.
+type sharedConn struct {
+	// mu is read-held across every syscall on fd and write-held by close,
+	// so no syscall ever runs on a closed descriptor number the process
+	// may already have reused.
+	mu     sync.RWMutex
+	fd     int
+	closed bool
+	v6     bool
+}
+
+// openSharedConn takes over conn's socket: it sizes the kernel buffers,
+// duplicates the descriptor and closes conn, which removes conn's
+// descriptor from the poller (EPOLL_CTL_DEL) while the socket lives on in
+// the duplicate.
+func openSharedConn(conn *net.UDPConn) (*sharedConn, error) {
+	tuneSharedSocket(conn, sharedSocketBuffer)
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("media: raw shared socket: %w", err)
+	}
+	fd, dupErr := -1, error(nil)
+	if err := raw.Control(func(f uintptr) {
+		fd, dupErr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return nil, fmt.Errorf("media: raw shared socket: %w", err)
+	}
+	if dupErr != nil {
+		return nil, fmt.Errorf("media: duplicate shared socket: %w", dupErr)
+	}
+	c := &sharedConn{fd: fd, v6: !isUDP4(conn)}
+	if err := conn.Close(); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("media: hand over shared socket: %w", err)
+	}
+	// The runtime made the socket non-blocking and the flag belongs to
+	// the open file, which the duplicate shares; set it again all the same,
+	// since a blocking recvmmsg would stall a pacer.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("media: shared socket non-blocking: %w", err)
+	}
+	return c, nil
+}
+
+// close closes the socket once every syscall in progress on it has
+// returned.
+func (c *sharedConn) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return net.ErrClosed
+	}
+	c.closed = true
+	return unix.Close(c.fd)
+}
+
+// waitFor waits up to timeout for the socket to be readable (unix.POLLIN)
+// or writable (unix.POLLOUT). It reports false if the socket is closed.
+func (c *sharedConn) waitFor(events int16, timeout time.Duration) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return false
+	}
+	fds := [1]unix.PollFd{{Fd: int32(c.fd), Events: events}}
+	_, _ = unix.Poll(fds[:], int(timeout/time.Millisecond)) // EINTR: the caller tries again
+	return true
+}
 
 // batchSender queues a pacer tick's packets for one shared socket and
 // writes them with sendmmsg(2), sendBatch at a time. It is owned by one
 // pacer goroutine.
 type batchSender struct {
-	raw syscall.RawConn
-	v6  bool
-	obs prometheus.Observer
-	now func() int64
+	conn *sharedConn
+	obs  prometheus.Observer
+	now  func() int64
 
 	n     int // messages queued
 	msgs  [sendBatch]unix.Mmsghdr
@@ -39,29 +114,19 @@ type batchSender struct {
 	due   [sendBatch]int64                 // frame due time; noDue: not observed
 	bufs  [sendBatch][maxSendPacket]byte
 
-	// State of the write in progress, for writeFn (a method value made
-	// once, so handing it to RawConn.Write allocates nothing).
-	off, written int
-	errno        syscall.Errno
-	writeFn      func(fd uintptr) bool
-
+	off    int // first message not yet written
 	failed int // since the last flush
 	err    sendBatchError
 }
 
-func newBatchSender(conn *net.UDPConn, obs prometheus.Observer, now func() int64) (*batchSender, error) {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("media: raw socket for batched sends: %w", err)
-	}
-	b := &batchSender{raw: raw, v6: !isUDP4(conn), obs: obs, now: now}
+func newBatchSender(conn *sharedConn, obs prometheus.Observer, now func() int64) (*batchSender, error) {
+	b := &batchSender{conn: conn, obs: obs, now: now}
 	for i := range b.msgs {
 		b.iovs[i].Base = &b.bufs[i][0]
 		b.msgs[i].Hdr.Iov = &b.iovs[i]
 		b.msgs[i].Hdr.SetIovlen(1)
 		b.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
 	}
-	b.writeFn = b.write
 	return b, nil
 }
 
@@ -72,7 +137,7 @@ func (b *batchSender) send(_ *net.UDPConn, pkt []byte, dst netip.AddrPort, due i
 		return ErrShortPacket // cannot happen: the pacer builds at most packetSize
 	}
 	i := b.n
-	namelen := putSockaddr(&b.names[i], dst, b.v6)
+	namelen := putSockaddr(&b.names[i], dst, b.conn.v6)
 	if namelen == 0 {
 		return errNoRoute
 	}
@@ -102,12 +167,24 @@ func (b *batchSender) flush() error {
 // syscall that carried it has returned.
 func (b *batchSender) writeAll() {
 	b.off = 0
-	for b.off < b.n {
-		if err := b.raw.Write(b.writeFn); err != nil {
+	for waits := 0; b.off < b.n; {
+		written, errno, ok := b.write()
+		switch {
+		case !ok:
 			b.failed += b.n - b.off // the socket is closed
-			break
-		}
-		if b.errno != 0 {
+			b.n = 0
+			return
+		case errno == unix.EAGAIN:
+			// The send buffer is full: wait for room, as a blocking
+			// socket would, but give up on this tick's batch rather than
+			// let the pacer fall ever further behind.
+			if waits++; waits > maxSendWaits || !b.conn.waitFor(unix.POLLOUT, tickInterval) {
+				b.failed += b.n - b.off
+				b.n = 0
+				return
+			}
+			continue
+		case errno != 0:
 			// sendmmsg fails only when the first message fails; skip it
 			// and send on from the next.
 			b.failed++
@@ -116,60 +193,56 @@ func (b *batchSender) writeAll() {
 		}
 		if b.obs != nil {
 			t := b.now()
-			for _, due := range b.due[b.off : b.off+b.written] {
+			for _, due := range b.due[b.off : b.off+written] {
 				if due != noDue {
 					b.obs.Observe(float64(t-due) / float64(time.Second))
 				}
 			}
 		}
-		b.off += b.written
+		b.off += written
 	}
 	b.n = 0
 }
 
-// write is the RawConn callback: one sendmmsg(2) of the messages from off.
-func (b *batchSender) write(fd uintptr) bool {
+// maxSendWaits bounds how many times one flush waits for a full send
+// buffer to drain.
+const maxSendWaits = 4
+
+// write is one sendmmsg(2) of the messages from off. ok is false when
+// the socket is closed.
+func (b *batchSender) write() (written int, errno syscall.Errno, ok bool) {
+	c := b.conn
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return 0, 0, false
+	}
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.msgs[b.off])),
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&b.msgs[b.off])),
 			uintptr(b.n-b.off), 0, 0, 0)
-		switch e {
-		case 0:
-			b.written, b.errno = int(r), 0
-			return true
-		case unix.EINTR:
+		if e == unix.EINTR {
 			continue
-		case unix.EAGAIN:
-			return false // wait until the socket is writable
-		default:
-			b.written, b.errno = 0, e
-			return true
 		}
+		if e != 0 {
+			return 0, e, true
+		}
+		return int(r), 0, true
 	}
 }
 
 // batchReader reads up to recvBatch datagrams per recvmmsg(2) into
-// preallocated buffers. It is owned by one receive goroutine.
+// preallocated buffers. It is owned by the shard's pacer.
 type batchReader struct {
-	raw syscall.RawConn
-	v6  bool
+	conn *sharedConn
 
 	msgs  [recvBatch]unix.Mmsghdr
 	iovs  [recvBatch]unix.Iovec
 	names [recvBatch]unix.RawSockaddrInet6
 	bufs  [recvBatch][receiveBufferSize]byte
-
-	n      int
-	errno  syscall.Errno
-	readFn func(fd uintptr) bool
-	pollFn func(fd uintptr) bool
 }
 
-func newBatchReader(conn *net.UDPConn) (*batchReader, error) {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("media: raw socket for batched receives: %w", err)
-	}
-	r := &batchReader{raw: raw, v6: !isUDP4(conn)}
+func newBatchReader(conn *sharedConn) (*batchReader, error) {
+	r := &batchReader{conn: conn}
 	for i := range r.msgs {
 		r.iovs[i].Base = &r.bufs[i][0]
 		r.iovs[i].SetLen(receiveBufferSize)
@@ -177,64 +250,50 @@ func newBatchReader(conn *net.UDPConn) (*batchReader, error) {
 		r.msgs[i].Hdr.SetIovlen(1)
 		r.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&r.names[i]))
 	}
-	r.readFn = r.recv
-	r.pollFn = r.recvNow
 	return r, nil
 }
 
 // read waits for datagrams and returns how many arrived; packet(i) gives
-// each. The error is the socket's (net.ErrClosed once it is closed) or a
-// transient one from the kernel (e.g. a queued ICMP error).
+// each. The pacer never waits on its socket (it polls at each tick);
+// read is for tools and tests that want the next datagram. The error is
+// as for poll.
 func (r *batchReader) read() (int, error) {
-	if err := r.raw.Read(r.readFn); err != nil {
-		return 0, err
+	for {
+		n, err := r.poll()
+		if n > 0 || err != nil {
+			return n, err
+		}
+		if !r.conn.waitFor(unix.POLLIN, 100*time.Millisecond) {
+			return 0, net.ErrClosed
+		}
 	}
-	if r.errno != 0 {
-		return 0, r.errno
-	}
-	return r.n, nil
 }
 
 // poll reads what is queued on the socket without waiting: 0 when
-// nothing is. The error is as for read.
+// nothing is. The error is net.ErrClosed once the socket is closed, or a
+// transient one from the kernel (e.g. a queued ICMP error).
 func (r *batchReader) poll() (int, error) {
-	if err := r.raw.Read(r.pollFn); err != nil {
-		return 0, err
+	c := r.conn
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return 0, net.ErrClosed
 	}
-	if r.errno != 0 {
-		return 0, r.errno
-	}
-	return r.n, nil
-}
-
-// recvNow is recv that takes an empty queue for an answer.
-func (r *batchReader) recvNow(fd uintptr) bool {
-	if !r.recv(fd) {
-		r.n, r.errno = 0, 0
-	}
-	return true
-}
-
-// recv is the RawConn callback: one recvmmsg(2). On a non-blocking socket
-// it returns as soon as the queue is empty, with at least one datagram.
-func (r *batchReader) recv(fd uintptr) bool {
 	for i := range r.msgs {
 		r.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6 // the kernel shrinks it
 	}
 	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])),
-			recvBatch, 0, 0, 0)
+		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&r.msgs[0])),
+			recvBatch, unix.MSG_DONTWAIT, 0, 0)
 		switch e {
 		case 0:
-			r.n, r.errno = int(n), 0
-			return true
+			return int(n), nil
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			return false
+			return 0, nil
 		default:
-			r.n, r.errno = 0, e
-			return true
+			return 0, e
 		}
 	}
 }

@@ -16,6 +16,17 @@ import (
 // batching: one write per packet and one read per datagram. It compiles
 // and behaves the same; only the per-packet cost differs.
 
+// sharedConn is a shared socket; outside Linux it stays with the
+// runtime's poller.
+type sharedConn struct{ udp *net.UDPConn }
+
+func openSharedConn(conn *net.UDPConn) (*sharedConn, error) {
+	tuneSharedSocket(conn, sharedSocketBuffer)
+	return &sharedConn{udp: conn}, nil
+}
+
+func (c *sharedConn) close() error { return c.udp.Close() }
+
 // batchSender writes each packet at once.
 type batchSender struct {
 	conn   *net.UDPConn
@@ -25,8 +36,8 @@ type batchSender struct {
 	err    sendBatchError
 }
 
-func newBatchSender(conn *net.UDPConn, obs prometheus.Observer, now func() int64) (*batchSender, error) {
-	return &batchSender{conn: conn, obs: obs, now: now}, nil
+func newBatchSender(conn *sharedConn, obs prometheus.Observer, now func() int64) (*batchSender, error) {
+	return &batchSender{conn: conn.udp, obs: obs, now: now}, nil
 }
 
 func (b *batchSender) send(_ *net.UDPConn, pkt []byte, dst netip.AddrPort, due int64) error {
@@ -59,8 +70,8 @@ type batchReader struct {
 	buf  [receiveBufferSize]byte
 }
 
-func newBatchReader(conn *net.UDPConn) (*batchReader, error) {
-	return &batchReader{conn: conn}, nil
+func newBatchReader(conn *sharedConn) (*batchReader, error) {
+	return &batchReader{conn: conn.udp}, nil
 }
 
 func (r *batchReader) read() (int, error) {

@@ -161,14 +161,12 @@ func (e *Engine) openShared(shards int) error {
 			return fail(err)
 		}
 		k, err := newSharedSocket(e, conn, port)
-		if err == nil {
-			e.socks = append(e.socks, k)
-		} else {
-			_ = conn.Close()
+		if err != nil {
 			e.ports.release(port)
 			return fail(err)
 		}
-		snd, err := newBatchSender(conn, e.cfg.Lateness, e.now)
+		e.socks = append(e.socks, k)
+		snd, err := newBatchSender(k.conn, e.cfg.Lateness, e.now)
 		if err != nil {
 			return fail(err)
 		}
@@ -250,7 +248,7 @@ func (e *Engine) newSharedSession(callID string) (*Session, error) {
 	}
 	i := shardOf(callID, len(e.pacers))
 	k := e.socks[i]
-	s := newSession(e, callID, k.conn, k.port)
+	s := newSession(e, callID, nil, k.port) // the socket is the shard's
 	s.sock = k
 	s.pc = e.pacers[i]
 	close(s.readDone) // no receive goroutine of its own

@@ -12,8 +12,8 @@ import (
 )
 
 // The shared transport (TransportShared): one UDP socket per pacer shard,
-// written by the shard's pacer in sendmmsg(2) batches and read by one
-// goroutine with recvmmsg(2) batches. What a port told apart in the
+// written by the shard's pacer in sendmmsg(2) batches and read by the
+// same pacer, without waiting, at the start of each tick. What a port told apart in the
 // per-call layout, the demultiplexer below tells apart by source address
 // and SSRC.
 const (
@@ -109,7 +109,7 @@ type demuxEntry struct {
 // on Close — never per packet.
 type sharedSocket struct {
 	e    *Engine
-	conn *net.UDPConn
+	conn *sharedConn
 	port int
 	rd   *batchReader
 
@@ -133,15 +133,22 @@ type sharedSocket struct {
 	closing   atomic.Bool
 }
 
+// newSharedSocket takes conn over (openSharedConn); conn is closed when
+// it returns, even with an error.
 func newSharedSocket(e *Engine, conn *net.UDPConn, port int) (*sharedSocket, error) {
-	rd, err := newBatchReader(conn)
+	sc, err := openSharedConn(conn)
 	if err != nil {
+		_ = conn.Close()
 		return nil, err
 	}
-	tuneSharedSocket(conn, sharedSocketBuffer)
+	rd, err := newBatchReader(sc)
+	if err != nil {
+		_ = sc.close()
+		return nil, err
+	}
 	return &sharedSocket{
 		e:       e,
-		conn:    conn,
+		conn:    sc,
 		port:    port,
 		rd:      rd,
 		byAddr:  make(map[netip.AddrPort]demuxEntry),
@@ -516,7 +523,7 @@ func (k *sharedSocket) lookupFrom(i, n int, now int64) uint64 {
 // it.
 func (k *sharedSocket) close() error {
 	k.closing.Store(true)
-	err := k.conn.Close()
+	err := k.conn.close()
 	k.e.ports.release(k.port)
 	if err != nil {
 		return fmt.Errorf("media: close shared RTP socket on port %d: %w", k.port, err)

@@ -15,7 +15,7 @@ import (
 // recvmmsg had received it, for benchmarks of what follows the syscall.
 func (r *batchReader) inject(i int, b []byte, src netip.AddrPort) {
 	r.msgs[i].Len = uint32(copy(r.bufs[i][:], b))
-	putSockaddr(&r.names[i], src, r.v6)
+	putSockaddr(&r.names[i], src, r.conn.v6)
 }
 
 // demuxRig is n offline sessions, each latched to its own caller address

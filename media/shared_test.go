@@ -419,17 +419,17 @@ func newOfflineSharedSocket(t testing.TB, e *Engine) *sharedSocket {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
 	k, err := newSharedSocket(e, conn, conn.LocalAddr().(*net.UDPAddr).Port)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { k.conn.close() })
 	return k
 }
 
 // offlineSharedSession is an offline session on k, configured to remote.
 func offlineSharedSession(e *Engine, k *sharedSocket, remote netip.AddrPort) *Session {
-	s := newSession(e, "offline", k.conn, k.port)
+	s := newSession(e, "offline", nil, k.port)
 	s.sock = k
 	k.add(s)
 	s.Configure(remote, PayloadPCMU, 101)
@@ -565,4 +565,49 @@ func FuzzSharedDispatch(f *testing.F) {
 		default:
 		}
 	})
+}
+
+// Closing a shard's socket while its pacer is between ticks (engine
+// shutdown) leaves the pacer with net.ErrClosed on its next read and with
+// its queued frames counted as not sent. Nothing the pacer does afterwards
+// touches a socket opened since, even one that got the closed socket's
+// descriptor number.
+func TestClosedSharedSocketTouchesNoLaterSocket(t *testing.T) {
+	e := newTestEngine(t, TransportPortPerCall, nil)
+	k := newOfflineSharedSocket(t, e)
+	snd, err := newBatchSender(k.conn, nil, e.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := newPeer(t)
+	pkt := make([]byte, packetSize)
+	pkt[0] = 0x80
+	if err := k.conn.close(); err != nil {
+		t.Fatal(err)
+	}
+	// The lowest free descriptor number is the one just closed.
+	later := newPeer(t)
+	sink.sendRaw(later.addr(), pkt)
+
+	if n, err := k.rd.poll(); !errors.Is(err, net.ErrClosed) || n != 0 {
+		t.Errorf("poll after close = %d, %v; want 0, net.ErrClosed", n, err)
+	}
+	if _, ok := later.read(time.Second); !ok {
+		t.Error("the closed socket's reader took a datagram meant for a later socket")
+	}
+	for range 3 {
+		if err := snd.send(nil, pkt, sink.addr(), noDue); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var batchErr *sendBatchError
+	if err := snd.flush(); !errors.As(err, &batchErr) || batchErr.failed != 3 {
+		t.Errorf("flush after close = %v; want 3 packets not sent", err)
+	}
+	if r, ok := sink.read(100 * time.Millisecond); ok {
+		t.Errorf("a frame left from port %d after its socket closed", r.src.Port())
+	}
+	if err := k.conn.close(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("second close = %v; want net.ErrClosed", err)
+	}
 }
