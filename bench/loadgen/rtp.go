@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -104,10 +103,11 @@ func (ep *endpoint) lost() int64 {
 	return l
 }
 
-// mediaSocket is one UDP socket on 0.0.0.0 shared by many endpoints.
+// mediaSocket is one UDP socket on 0.0.0.0 shared by many endpoints. Its
+// descriptor is outside the Go runtime's poller: the sender loops read it
+// at their ticks and never wait on it, and in the poller every burst
+// hotline sent would wake an idle thread for nothing.
 type mediaSocket struct {
-	conn *net.UDPConn
-	rc   syscall.RawConn
 	fd   uintptr
 	port uint16
 }
@@ -167,15 +167,14 @@ func openMediaSocket() (*mediaSocket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media socket: %w", err)
 	}
+	defer conn.Close() // takes conn's descriptor out of the poller; the duplicate lives on
 	rc, err := conn.SyscallConn()
 	if err != nil {
-		conn.Close()
 		return nil, fmt.Errorf("media socket: %w", err)
 	}
-	s := &mediaSocket{conn: conn, rc: rc, port: uint16(conn.LocalAddr().(*net.UDPAddr).Port)}
+	s := &mediaSocket{port: uint16(conn.LocalAddr().(*net.UDPAddr).Port)}
 	var serr error
 	err = rc.Control(func(fd uintptr) {
-		s.fd = fd
 		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
 		// Big buffers: a reader briefly descheduled must not lose packets.
 		// The FORCE variants pass rmem_max when running as root.
@@ -185,13 +184,21 @@ func openMediaSocket() (*mediaSocket, error) {
 		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20) != nil {
 			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
 		}
+		if serr == nil {
+			var dup int
+			dup, serr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+			s.fd = uintptr(dup)
+		}
 	})
 	if err == nil {
 		err = serr
 	}
 	if err != nil {
-		conn.Close()
 		return nil, fmt.Errorf("media socket options: %w", err)
+	}
+	if err := unix.SetNonblock(int(s.fd), true); err != nil {
+		_ = unix.Close(int(s.fd))
+		return nil, fmt.Errorf("media socket: %w", err)
 	}
 	return s, nil
 }
@@ -231,7 +238,7 @@ func (e *mediaEngine) close() {
 	close(e.stop)
 	e.sending.Wait()
 	for _, s := range e.socks {
-		s.conn.Close()
+		_ = unix.Close(int(s.fd))
 	}
 }
 
