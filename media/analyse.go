@@ -230,28 +230,36 @@ func (p *pacer) analyse(s *Session, playing bool) {
 	l.mu.Unlock()
 }
 
-// rxAudio carries decoded received audio from the receive goroutine (the
-// producer) to the pacer (the consumer) in whole 20 ms frames. A mutex, as
-// in bridgeDir, because a full ring drops its oldest frame, which is the
-// consumer's end; uncontended it costs tens of nanoseconds per frame.
+// rxAudio carries received audio from the receive path (the producer) to
+// the pacer (the consumer) in whole 20 ms frames. It keeps the frames as
+// they came, in their codec, and decodes one only when the pacer takes it
+// for the analyser: half the memory of decoded frames, and each received
+// payload is copied once. A mutex, as in bridgeDir, because a full ring
+// drops its oldest frame, which is the consumer's end; uncontended (the
+// shared transport reads and analyses on the same pacer goroutine) it
+// costs tens of nanoseconds per frame.
 type rxAudio struct {
-	// Producer side, owned by the receive goroutine: a frame being
-	// assembled from payloads that are not 160 bytes.
-	partial   [FrameSize]int16
+	// Producer side, owned by the receive path: a frame being assembled
+	// from payloads that are not 160 bytes.
+	partial   [FrameSize]byte
 	partialN  int
 	partialPT uint8
 	nextTS    uint32 // RTP timestamp that continues the partial frame
 	gen       uint32 // analyser generation the partial frame belongs to
 
-	mu      sync.Mutex
-	frames  [rxAudioRing][FrameSize]int16
+	mu     sync.Mutex
+	frames [rxAudioRing][FrameSize]byte
+	// pts and lens are each frame's codec and how many of its samples
+	// came in; the rest of the frame is digital silence.
+	pts     [rxAudioRing]uint8
+	lens    [rxAudioRing]uint8
 	head, n int
 	ringGen uint32 // analyser generation the ring accepts frames of
 
 	overruns atomic.Uint64
 }
 
-// push decodes one received audio payload in codec pt with RTP timestamp
+// push takes one received audio payload in codec pt with RTP timestamp
 // ts, for the analyser of generation gen. Payloads of 160 bytes make one
 // frame each; others are cut and joined into frames. A partial frame that
 // the next packet does not continue (a lost packet, a pause, a codec
@@ -262,33 +270,31 @@ func (r *rxAudio) push(payload []byte, ts uint32, pt uint8, gen uint32) {
 		r.gen, r.partialN = gen, 0
 	}
 	if r.partialN > 0 && (ts != r.nextTS || pt != r.partialPT) {
-		clear(r.partial[r.partialN:])
-		r.commit()
+		r.commit(r.partial[:r.partialN], r.partialPT)
+		r.partialN = 0
 	}
 	r.nextTS = ts + uint32(len(payload))
 	r.partialPT = pt
-	tbl := &ulawToLinear
-	if pt == PayloadPCMA {
-		tbl = &alawToLinear
-	}
 	for len(payload) > 0 {
-		n := min(len(payload), FrameSize-r.partialN)
-		dst := r.partial[r.partialN : r.partialN+n]
-		for i, b := range payload[:n] {
-			dst[i] = tbl[b]
+		if r.partialN == 0 && len(payload) >= FrameSize {
+			r.commit(payload[:FrameSize], pt) // the usual 20 ms packet: no staging copy
+			payload = payload[FrameSize:]
+			continue
 		}
+		n := copy(r.partial[r.partialN:], payload)
 		r.partialN += n
 		payload = payload[n:]
 		if r.partialN == FrameSize {
-			r.commit()
+			r.commit(r.partial[:], pt)
+			r.partialN = 0
 		}
 	}
 }
 
-// commit appends the partial frame to the ring, dropping the oldest frame
-// when the ring is full, unless the frame belongs to a detached analyser.
-func (r *rxAudio) commit() {
-	r.partialN = 0
+// commit appends a frame of at most FrameSize samples to the ring,
+// dropping the oldest frame when the ring is full, unless the frame
+// belongs to a detached analyser.
+func (r *rxAudio) commit(frame []byte, pt uint8) {
 	r.mu.Lock()
 	if r.gen != r.ringGen {
 		r.mu.Unlock()
@@ -299,19 +305,31 @@ func (r *rxAudio) commit() {
 		r.n--
 		r.overruns.Add(1)
 	}
-	r.frames[(r.head+r.n)%rxAudioRing] = r.partial
+	i := (r.head + r.n) % rxAudioRing
+	r.lens[i] = uint8(copy(r.frames[i][:], frame))
+	r.pts[i] = pt
 	r.n++
 	r.mu.Unlock()
 }
 
-// pop moves the oldest frame into dst and reports whether there was one.
+// pop decodes the oldest frame into dst and reports whether there was
+// one.
 func (r *rxAudio) pop(dst *[FrameSize]int16) bool {
 	r.mu.Lock()
 	if r.n == 0 {
 		r.mu.Unlock()
 		return false
 	}
-	*dst = r.frames[r.head]
+	i := r.head
+	tbl := &ulawToLinear
+	if r.pts[i] == PayloadPCMA {
+		tbl = &alawToLinear
+	}
+	n := int(r.lens[i])
+	for j, b := range r.frames[i][:n] {
+		dst[j] = tbl[b]
+	}
+	clear(dst[n:])
 	r.head = (r.head + 1) % rxAudioRing
 	r.n--
 	r.mu.Unlock()
