@@ -361,4 +361,7 @@ func (d *bridgeDir) pushEvent(payload []byte, ts uint32, marker bool) {
 	}
 	d.mu.Unlock()
 	d.to.evPending.Store(true)
+	if pc := d.to.pc; pc != nil {
+		pc.eventsPending.Store(true) // after the session's flag: see pacer.tick
+	}
 }
