@@ -83,8 +83,7 @@ func (c *call) event(typ string, kv ...string) {
 
 // run is the whole life of the call, top to bottom.
 func (c *call) run() {
-	c.e.opts.Metrics.CallArrived()
-	c.event(calllog.EventArrival, calllog.DataCaller, c.info.Caller, calllog.DataCalled, c.info.Called, "codec", codecName(c.info.Offer.PayloadType))
+	c.arrived()
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	defer c.cancel(nil)
 
@@ -107,6 +106,15 @@ func (c *call) run() {
 		c.talk()
 	}
 	c.finish()
+}
+
+// arrived counts and records the call's arrival (a helper, so its event's
+// arguments take no room in run's frame: see Engine.runCall).
+//
+//go:noinline
+func (c *call) arrived() {
+	c.e.opts.Metrics.CallArrived()
+	c.event(calllog.EventArrival, calllog.DataCaller, c.info.Caller, calllog.DataCalled, c.info.Called, "codec", codecName(c.info.Offer.PayloadType))
 }
 
 // watch turns the ways a call can end from outside into the flow's
@@ -300,21 +308,7 @@ func (c *call) playWith(bargeIn bool, ids ...prompts.ID) (byte, bool, error) {
 	if c.stopped() {
 		return 0, false, context.Cause(c.ctx)
 	}
-	pt := uint8(c.payloadType.Load())
-	clips := make([][]byte, 0, len(ids))
-	names := make([]string, 0, len(ids))
-	for _, id := range ids {
-		a := c.e.opts.Prompts.Get(id)
-		if a == nil {
-			c.log.Error("prompt missing from catalogue", "prompt", id)
-			continue
-		}
-		clips = append(clips, a.Payload(pt))
-		names = append(names, string(id))
-	}
-	joined := strings.Join(names, ",")
-	c.rec.Prompts = append(c.rec.Prompts, names...)
-	c.event(calllog.EventPromptStart, calllog.DataPrompt, joined)
+	clips, joined, n := c.promptsFor(ids)
 
 	var key byte
 	var pressed bool
@@ -326,17 +320,50 @@ func (c *call) playWith(bargeIn bool, ids ...prompts.ID) (byte, bool, error) {
 	}
 	switch {
 	case pressed:
-		c.event("prompt_end", calllog.DataPrompt, joined, "result", "barge_in")
+		c.promptEnded(joined, "barge_in", 0)
 		return key, true, nil
 	case err != nil:
-		c.event("prompt_end", calllog.DataPrompt, joined, "result", "stopped")
+		c.promptEnded(joined, "stopped", 0)
 		return 0, false, context.Cause(c.ctx)
 	}
-	c.event("prompt_end", calllog.DataPrompt, joined, "result", "done")
-	for range names {
+	c.promptEnded(joined, "done", n)
+	return 0, false, nil
+}
+
+// promptsFor looks up the prompts' audio in the call's codec, records
+// them as played (R6) and journals the start; joined names them for the
+// journal and n counts those found. Kept out of playWith, whose frame
+// the call's goroutine holds while the prompts play (see Engine.runCall).
+//
+//go:noinline
+func (c *call) promptsFor(ids []prompts.ID) (clips [][]byte, joined string, n int) {
+	pt := uint8(c.payloadType.Load())
+	clips = make([][]byte, 0, len(ids))
+	names := make([]string, 0, len(ids))
+	for _, id := range ids {
+		a := c.e.opts.Prompts.Get(id)
+		if a == nil {
+			c.log.Error("prompt missing from catalogue", "prompt", id)
+			continue
+		}
+		clips = append(clips, a.Payload(pt))
+		names = append(names, string(id))
+	}
+	joined = strings.Join(names, ",")
+	c.rec.Prompts = append(c.rec.Prompts, names...)
+	c.event(calllog.EventPromptStart, calllog.DataPrompt, joined)
+	return clips, joined, len(names)
+}
+
+// promptEnded journals how a playback ended and counts the n prompts
+// played to the end.
+//
+//go:noinline
+func (c *call) promptEnded(joined, result string, n int) {
+	c.event("prompt_end", calllog.DataPrompt, joined, "result", result)
+	for range n {
 		c.e.opts.Metrics.PromptPlayed()
 	}
-	return 0, false, nil
 }
 
 func (c *call) playUntilKey(clips [][]byte) (byte, bool, error) {
