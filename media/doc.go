@@ -9,10 +9,11 @@
 //     goroutine and sends one sendto(2) per packet; TransportShared binds one
 //     socket per pacer shard on the first even ports of the range, the pacer
 //     writes each tick's packets in sendmmsg(2) batches and, at the start of
-//     each tick, reads what its socket queued in recvmmsg(2) batches, and a
-//     demultiplexer gives each
-//     datagram to its session by source address and SSRC (shared.go has the
-//     rules, and what a shared port cannot do that a port of its own can);
+//     each tick, reads what its socket queued in recvmmsg(2) batches (the
+//     socket is kept out of the Go runtime's poller, since nothing ever waits
+//     on it), and a demultiplexer gives each datagram to its session by
+//     source address and SSRC (shared.go has the rules, and what a shared
+//     port cannot do that a port of its own can);
 //   - G.711 µ-law and A-law (github.com/zaf/g711) through lookup tables into
 //     caller-owned buffers, so encoding and decoding never allocate;
 //   - RFC 4733 telephone-event detection, reported once per key press;
