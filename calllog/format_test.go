@@ -209,3 +209,22 @@ func TestWriteJSONOfNoRecordsIsAnEmptyArray(t *testing.T) {
 		t.Errorf("WriteJSON(nil) = %q, want []", got)
 	}
 }
+
+// The event data written to the journal is byte for byte what
+// encoding/json writes for the same map, for any keys and values: stored
+// journals stay readable by json.Unmarshal and comparable with old rows.
+func FuzzEventDataEncodesAsEncodingJSON(f *testing.F) {
+	f.Add("prompt", "greeting,company", "result", "done")
+	f.Add("digit", "#", "", "")
+	f.Add("<a&b>", "\"q\"\\\n\r\t\b\f\x00\x1f\x7f", "é", "\u2028\u2029\xff\xfe")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		data := map[string]string{k1: v1, k2: v2}
+		want, err := json.Marshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := encodeData(data); got != string(want) {
+			t.Errorf("encodeData(%q) = %s, want %s", data, got, want)
+		}
+	})
+}
