@@ -9,10 +9,11 @@ import (
 
 // Speech analysis in the media path (DOMAIN.md R9). Three goroutines touch
 // it, and none of them gets a goroutine or timer of its own:
-//   - the receive goroutine decodes the received audio into rxAudio, a
-//     small preallocated ring of 20 ms frames;
+//   - the receive path (the session's receive goroutine with a port per
+//     call, the shard's pacer with a shared port) puts the received audio,
+//     still G.711, into rxAudio, a small preallocated ring of 20 ms frames;
 //   - the pacer, in each 20 ms slot of the session (right after sending the
-//     slot's frame), moves one frame from the ring into the leg analyser —
+//     slot's frame), decodes one frame from the ring into the leg analyser —
 //     or reports the slot as silence — and then ticks the conversation;
 //   - the call flow attaches and detaches analysers, sets hold and reads
 //     summaries.

@@ -18,11 +18,11 @@
 //     caller-owned buffers, so encoding and decoding never allocate;
 //   - RFC 4733 telephone-event detection, reported once per key press;
 //   - the pacer: one shared loop per shard with a 10 ms tick that sends every
-//     due 20 ms frame of every session; the legs of one call share a shard. A goroutine and ticker per call does
-//     not scale (see DESIGN.md, "Media engine"); one loop touching every
-//     stream in turn does, and it is the single place where the sending
-//     strategy (one syscall per packet, or batches on a shared socket) is
-//     chosen;
+//     due 20 ms frame of every session; the legs of one call share a
+//     shard. A goroutine and ticker per call does not scale (see
+//     DESIGN.md, "Media engine"); one loop touching every stream in turn
+//     does, and it is the single place where the sending strategy (one
+//     syscall per packet, or batches on a shared socket) is chosen;
 //   - prompt playback: Play hands already-encoded clips to the pacer, which
 //     copies one 160-byte frame per 20 ms into the packet; between prompts
 //     the stream continues with encoded silence, so the caller never hears a

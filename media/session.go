@@ -104,8 +104,8 @@ type Session struct {
 	// Speech analysis (see analyse.go). alock is the lock of an, shared
 	// with every session this one was ever bridged to; analysing says a
 	// leg analyser wants received audio, analysisOn that the pacer has
-	// work for the slot; rxAudio is the decoded audio on its way from the
-	// receive goroutine to the pacer's slot.
+	// work for the slot; rxAudio is the received audio on its way from the
+	// receive path to the pacer's slot.
 	alock        atomic.Pointer[analysisLock]
 	an           sessionAnalysis
 	analysing    atomic.Bool

@@ -13,9 +13,9 @@ import (
 
 // The shared transport (TransportShared): one UDP socket per pacer shard,
 // written by the shard's pacer in sendmmsg(2) batches and read by the
-// same pacer, without waiting, at the start of each tick. What a port told apart in the
-// per-call layout, the demultiplexer below tells apart by source address
-// and SSRC.
+// same pacer, without waiting, at the start of each tick. What a port told
+// apart in the per-call layout, the demultiplexer below tells apart by
+// source address and SSRC.
 const (
 	// sendBatch and recvBatch are the messages per sendmmsg(2) and
 	// recvmmsg(2). 64 is where the syscall's fixed cost has stopped
