@@ -27,6 +27,9 @@ type Leg interface {
 	Reject(code int, reason string) error
 	Hangup(ctx context.Context) error
 	Done() <-chan struct{}
+	// OnEnd runs f on a goroutine of its own once Done closes (at once
+	// if it has).
+	OnEnd(f func())
 	EndCause() sip.EndCause
 	FinalStatus() int
 	Digits() <-chan byte
@@ -49,7 +52,9 @@ type Media interface {
 	// and a conversation ticked every 20 ms on this leg.
 	Analyse(leg *analysis.LegAnalyser)
 	Converse(conv *analysis.Conversation)
-	SpeechEvents() <-chan analysis.Event
+	// OnSpeechEvent receives the conversation's events on the media
+	// engine's goroutine, which f must not hold up.
+	OnSpeechEvent(f func(analysis.Event))
 	SetHold(on bool)
 	// AllowQuiet suspends the RTP inactivity check while a phone on hold
 	// may send nothing.
@@ -60,6 +65,9 @@ type Media interface {
 	ConversationSummary() (analysis.ConversationSummary, bool)
 	Digits() <-chan byte
 	Inactive() <-chan struct{}
+	// OnInactive runs f on a goroutine of its own once Inactive closes
+	// (at once if it has).
+	OnInactive(f func())
 	Close() error
 }
 

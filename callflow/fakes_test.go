@@ -111,6 +111,7 @@ func (f *fakeClock) advance(d time.Duration) {
 
 type fakeLeg struct {
 	mu       sync.Mutex
+	onEnd    func()
 	rang     bool
 	answered bool
 	port     int
@@ -165,7 +166,28 @@ func (l *fakeLeg) callerHangsUp() {
 	l.end(sip.EndBye)
 }
 
-func (l *fakeLeg) end(c sip.EndCause) { l.once.Do(func() { l.cause = c; close(l.done) }) }
+func (l *fakeLeg) end(c sip.EndCause) {
+	l.once.Do(func() {
+		l.mu.Lock()
+		l.cause = c
+		close(l.done)
+		f := l.onEnd
+		l.mu.Unlock()
+		if f != nil {
+			go f()
+		}
+	})
+}
+
+func (l *fakeLeg) OnEnd(f func()) {
+	l.mu.Lock()
+	l.onEnd = f
+	ended := l.cause != ""
+	l.mu.Unlock()
+	if ended {
+		go f()
+	}
+}
 
 func (l *fakeLeg) Done() <-chan struct{} { return l.done }
 func (l *fakeLeg) EndCause() sip.EndCause {
@@ -208,12 +230,13 @@ type fakeMedia struct {
 	leg        *analysis.LegAnalyser
 	conv       *analysis.Conversation
 	convs      int // conversations attached over the call
-	speechEvts chan analysis.Event
+	onEvent    func(analysis.Event)
+	onInactive func()
 	held       bool
 }
 
 func newFakeMedia(cat *prompts.Catalogue) *fakeMedia {
-	return &fakeMedia{cat: cat, digits: make(chan byte, 8), inactive: make(chan struct{}), speechEvts: make(chan analysis.Event, 8)}
+	return &fakeMedia{cat: cat, digits: make(chan byte, 8), inactive: make(chan struct{})}
 }
 
 func (m *fakeMedia) LocalPort() int { return 10002 }
@@ -255,10 +278,35 @@ func (m *fakeMedia) Converse(c *analysis.Conversation) {
 	}
 	m.mu.Unlock()
 }
-func (m *fakeMedia) SpeechEvents() <-chan analysis.Event { return m.speechEvts }
-func (m *fakeMedia) SetHold(on bool)                     { m.mu.Lock(); m.held = on; m.mu.Unlock() }
-func (m *fakeMedia) AllowQuiet(on bool)                  {}
-func (m *fakeMedia) KeepDigits(on bool)                  {}
+func (m *fakeMedia) OnSpeechEvent(f func(analysis.Event)) { m.mu.Lock(); m.onEvent = f; m.mu.Unlock() }
+
+// speechEvent delivers ev as the media engine does: to the function
+// registered with OnSpeechEvent, if any, and reports whether there was one.
+func (m *fakeMedia) speechEvent(ev analysis.Event) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.onEvent == nil {
+		return false
+	}
+	m.onEvent(ev)
+	return true
+}
+
+func (m *fakeMedia) OnInactive(f func()) { m.mu.Lock(); m.onInactive = f; m.mu.Unlock() }
+
+// goInactive is the RTP inactivity timeout firing.
+func (m *fakeMedia) goInactive() {
+	close(m.inactive)
+	m.mu.Lock()
+	f := m.onInactive
+	m.mu.Unlock()
+	if f != nil {
+		go f()
+	}
+}
+func (m *fakeMedia) SetHold(on bool)    { m.mu.Lock(); m.held = on; m.mu.Unlock() }
+func (m *fakeMedia) AllowQuiet(on bool) {}
+func (m *fakeMedia) KeepDigits(on bool) {}
 func (m *fakeMedia) LegSummary() (analysis.LegSummary, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -31,6 +31,9 @@ type call struct {
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	// unwatchShutdown stops turning the engine's shutdown into the
+	// call's end (see watch).
+	unwatchShutdown func() bool
 
 	payloadType atomic.Uint32 // codec of the prompts; follows re-offers
 	answered    bool
@@ -100,7 +103,8 @@ func (c *call) run() {
 		return
 	}
 	c.media = m
-	go c.watch()
+	c.watch()
+	defer c.unwatchShutdown()
 
 	if c.ring() && c.answer() {
 		c.talk()
@@ -118,34 +122,17 @@ func (c *call) arrived() {
 }
 
 // watch turns the ways a call can end from outside into the flow's
-// context cause; the first one wins.
+// context cause; the first one wins. Each is a function run when it
+// happens, not a goroutine parked on it for the whole call: a goroutine's
+// stack (2–4 KiB) and its parked select are memory each of thousands of
+// calls would hold. Live speech events (R9) come the same way (see
+// speech.takeEvent).
 //
-// It is also where live speech events are handled (R9): one goroutine per
-// call watches both, since every goroutine's stack is memory each of
-// thousands of calls holds for its whole life.
+//go:noinline
 func (c *call) watch() {
-	events := c.media.SpeechEvents()
-	for {
-		select {
-		case <-c.leg.Done():
-			c.cancel(ErrCallerHungUp)
-			return
-		case <-c.e.stopping.Done():
-			c.cancel(ErrShutdown)
-			return
-		case <-c.media.Inactive():
-			c.cancel(ErrRTPTimeout)
-			return
-		case <-c.ctx.Done():
-			return
-		case ev := <-events:
-			// Events flow only once startSpeech has attached a
-			// conversation, which it does after setting c.speech.
-			if s := c.speech; s != nil {
-				s.handle(ev)
-			}
-		}
-	}
+	c.leg.OnEnd(func() { c.cancel(ErrCallerHungUp) })
+	c.media.OnInactive(func() { c.cancel(ErrRTPTimeout) })
+	c.unwatchShutdown = context.AfterFunc(c.e.stopping, func() { c.cancel(ErrShutdown) })
 }
 
 func (c *call) stopped() bool { return c.ctx.Err() != nil }
@@ -472,6 +459,10 @@ func (c *call) reject(code int, reason, why string) {
 // finish ends the call's leg if hotline must (never at a normal end: R7),
 // then writes the record once the caller's leg is over (R6).
 func (c *call) finish() {
+	if c.speech != nil {
+		// No dead-air event is journalled after the call's end.
+		c.speech.stopEvents()
+	}
 	cause := context.Cause(c.ctx)
 	switch {
 	case !c.answered && errors.Is(cause, ErrCallerHungUp):

@@ -2,8 +2,8 @@ package callflow
 
 import (
 	"errors"
-	"github.com/hotline-dev/hotline/queue"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +12,7 @@ import (
 	"github.com/hotline-dev/hotline/calllog"
 	"github.com/hotline-dev/hotline/config"
 	"github.com/hotline-dev/hotline/prompts"
+	"github.com/hotline-dev/hotline/queue"
 	"github.com/hotline-dev/hotline/sip"
 )
 
@@ -284,7 +285,7 @@ func TestRTPTimeoutEndsAVanishedCall(t *testing.T) {
 	h.clk.waitTimer(t)
 	h.clk.advance(time.Second)
 	h.eventually("greeting playing", func() bool { return len(h.media.playedIDs()) > 0 })
-	close(h.media.inactive)
+	h.media.goInactive()
 	rec := h.finished()
 	if _, _, hungUp := h.leg.state(); !hungUp {
 		t.Fatal("no BYE on RTP timeout")
@@ -399,5 +400,26 @@ func TestRingsAt(t *testing.T) {
 		if got := ringsAt(tt.d, cycle); got != tt.want {
 			t.Errorf("ringsAt(%v) = %d, want %d", tt.d, got, tt.want)
 		}
+	}
+}
+
+// A call holds one goroutine, its flow, for its whole life: a hotline
+// carries thousands at once, and each goroutine's stack is memory they
+// all hold. Hang-up, RTP inactivity, shutdown and live speech events
+// reach the flow without a goroutine of their own waiting for them.
+func TestACallHoldsOneGoroutine(t *testing.T) {
+	h := startCall(t, shanghai9am, nil)
+	h.media.block = true
+	h.clk.waitTimer(t)
+	h.clk.advance(time.Second)
+	h.eventually("greeting playing", func() bool { return len(h.media.playedIDs()) > 0 })
+	during := runtime.NumGoroutine()
+	h.leg.callerHangsUp()
+	h.finished()
+	// The flow's goroutine (here the harness's) ends with the call, and
+	// with it the only goroutine the call held.
+	h.eventually("the call's goroutines ended", func() bool { return runtime.NumGoroutine() <= during-1 })
+	if after := runtime.NumGoroutine(); during-after != 1 {
+		t.Errorf("the call held %d goroutines, want 1", during-after)
 	}
 }

@@ -194,7 +194,9 @@ func TestQueueRingsNextAgentAfterThreeRingsAndCallerOutlastsAgent(t *testing.T) 
 	}
 	// R9: dead air on the bridged call alerts the agent's phone live.
 	h.eventually("connected", func() bool { return slices.Contains(h.journal.eventTypes(), "connected") })
-	h.media.speechEvts <- analysis.DeadAirStarted
+	if !h.media.speechEvent(analysis.DeadAirStarted) {
+		t.Fatal("the call does not listen for speech events")
+	}
 	h.eventually("dead-air MESSAGE to Bob", func() bool {
 		m := dialer.messagesSoFar()
 		return len(m) == 1 && strings.HasPrefix(m[0], "1002: ")

@@ -30,18 +30,86 @@ type speech struct {
 	agentSum   *analysis.LegSummary
 	callerSum  *analysis.LegSummary
 	alertsSent int
+
+	// Live conversation events on their way from the media engine, which
+	// must not wait, to handle (see takeEvent).
+	evMu      sync.Mutex
+	evPending []analysis.Event
+	evRunning bool // a goroutine is handling evPending
+	evStopped bool
+	evDropped int
+	evIdle    sync.WaitGroup
 }
+
+// speechEventBuffer is how many conversation events may wait to be
+// handled before new ones are dropped (and counted in the call's log).
+// Dead air starts and ends at most every few seconds; handling one takes
+// microseconds.
+const speechEventBuffer = 8
 
 func (c *call) startSpeech() {
 	s := &speech{c: c, caller: analysis.NewLeg(), queue: metrics.IVRQueue}
 	c.speech = s
 	c.media.Analyse(s.caller)
+	c.media.OnSpeechEvent(s.takeEvent)
 	c.media.Converse(analysis.NewConversation(s.caller, nil, analysis.WithDeadAirThreshold(c.cfg.Speech.DeadAirAlert)))
 }
 
+// takeEvent takes a live conversation event from the media engine's
+// goroutine. It starts a goroutine to handle the events in order, which
+// ends once none waits: events come a few times a call at most, and a
+// goroutine waiting for them all call long would hold a stack per call.
+func (s *speech) takeEvent(ev analysis.Event) {
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
+	if s.evStopped {
+		return
+	}
+	if len(s.evPending) == speechEventBuffer {
+		s.evDropped++
+		return
+	}
+	s.evPending = append(s.evPending, ev)
+	if !s.evRunning {
+		s.evRunning = true
+		s.evIdle.Add(1)
+		go s.handleQueued()
+	}
+}
+
+func (s *speech) handleQueued() {
+	defer s.evIdle.Done()
+	for {
+		s.evMu.Lock()
+		if len(s.evPending) == 0 {
+			s.evRunning = false
+			s.evMu.Unlock()
+			return
+		}
+		ev := s.evPending[0]
+		s.evPending = append(s.evPending[:0], s.evPending[1:]...)
+		s.evMu.Unlock()
+		s.handle(ev)
+	}
+}
+
+// stopEvents detaches the call from its conversation's events and waits
+// until those already queued are handled.
+func (s *speech) stopEvents() {
+	s.c.media.OnSpeechEvent(nil)
+	s.evMu.Lock()
+	s.evStopped = true
+	dropped := s.evDropped
+	s.evMu.Unlock()
+	s.evIdle.Wait()
+	if dropped > 0 {
+		s.c.log.Warn("live speech events dropped: their handling fell behind", "dropped", dropped)
+	}
+}
+
 // handle turns a live conversation event into journal events, counters
-// and the agent's MESSAGE. The call's watch goroutine calls it, so it
-// must not block: the MESSAGE and any prompt go out on their own.
+// and the agent's MESSAGE. Events queue behind it, so it must not block:
+// the MESSAGE and any prompt go out on their own.
 func (s *speech) handle(ev analysis.Event) {
 	c := s.c
 	s.mu.Lock()

@@ -38,9 +38,6 @@ const (
 	// counting those as silence would inflate silence and shift the leg's
 	// time against the real one.
 	analysisJitterSlots = 3
-	// speechEventBuffer is how many conversation events wait for the flow
-	// before new ones are dropped and counted.
-	speechEventBuffer = 8
 )
 
 // analysisLock guards the sessionAnalysis of every session that points to
@@ -57,6 +54,8 @@ type analysisLock struct {
 type sessionAnalysis struct {
 	leg  *analysis.LegAnalyser
 	conv *analysis.Conversation
+	// onEvent receives the conversation's events (OnSpeechEvent).
+	onEvent func(analysis.Event)
 	// empty counts slots in a row that found no received frame, up to
 	// analysisJitterSlots.
 	empty int
@@ -129,10 +128,9 @@ func (s *Session) Analyse(leg *analysis.LegAnalyser) {
 // session, right after this session's own analyser was fed in that slot.
 // Before each tick the session sets conv.SetPlaying(true) while this
 // session is sending its own prompt/music (an active Play or Loop) and
-// false otherwise. Events other than analysis.NoEvent are delivered on
-// SpeechEvents() (buffered 8; when full, drop and count in
-// SessionStats.SpeechEventsDropped). nil detaches (and stops ticking). Safe
-// from any goroutine.
+// false otherwise. Events other than analysis.NoEvent go to the function
+// given to OnSpeechEvent. nil detaches (and stops ticking). Safe from any
+// goroutine.
 //
 // A Conversation over two legs (caller and agent) goes on the caller's
 // session while the agent's LegAnalyser is attached, with Analyse, to the
@@ -153,11 +151,17 @@ func (s *Session) Converse(conv *analysis.Conversation) {
 	l.mu.Unlock()
 }
 
-// SpeechEvents delivers the attached conversation's events (dead air
-// started and ended). It is buffered; events arriving while it is full are
-// dropped and counted. It is never closed: select on it together with the
-// call's context.
-func (s *Session) SpeechEvents() <-chan analysis.Event { return s.speechEvents }
+// OnSpeechEvent registers f to receive the attached conversation's events
+// (dead air started and ended); nil unregisters. f runs on the pacer's
+// goroutine, in the 20 ms slot that produced the event, with the session's
+// analysis lock held: it must return at once (hand the event to another
+// goroutine) and must not call back into the session. Once OnSpeechEvent
+// returns, the old f is no longer called.
+func (s *Session) OnSpeechEvent(f func(analysis.Event)) {
+	l := s.lockAnalysis()
+	s.an.onEvent = f
+	l.mu.Unlock()
+}
 
 // SetHold forwards to the attached conversation under the session's
 // analysis lock (hold excluded from dead air). Without a conversation it
@@ -220,12 +224,8 @@ func (p *pacer) analyse(s *Session, playing bool) {
 	}
 	if c := a.conv; c != nil {
 		c.SetPlaying(playing)
-		if ev := c.Tick(); ev != analysis.NoEvent {
-			select {
-			case s.speechEvents <- ev:
-			default:
-				s.speechDrops.Add(1)
-			}
+		if ev := c.Tick(); ev != analysis.NoEvent && a.onEvent != nil {
+			a.onEvent(ev)
 		}
 	}
 	l.mu.Unlock()

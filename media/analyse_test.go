@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -243,6 +244,7 @@ func TestPromptsAreNotDeadAirButTheSilenceAfterThemIs(t *testing.T) {
 		s.Configure(sink.addr(), PayloadPCMU, 101)
 		leg := analysis.NewLeg()
 		s.Analyse(leg)
+		speechEvents(s)
 		s.Converse(analysis.NewConversation(leg, nil, analysis.WithDeadAirThreshold(time.Second)))
 		s.Start()
 
@@ -261,13 +263,13 @@ func TestPromptsAreNotDeadAirButTheSilenceAfterThemIs(t *testing.T) {
 			t.Errorf("after a 1.5 s prompt: dead air %v over %v, want none", sum.DeadAir, sum.Duration)
 		}
 		select {
-		case ev := <-s.SpeechEvents():
+		case ev := <-speechEvents(s):
 			t.Fatalf("event %v while the prompt played", ev)
 		default:
 		}
 
 		select {
-		case ev := <-s.SpeechEvents():
+		case ev := <-speechEvents(s):
 			after := time.Since(ended)
 			if ev != analysis.DeadAirStarted {
 				t.Fatalf("event %v, want %v", ev, analysis.DeadAirStarted)
@@ -312,6 +314,7 @@ func TestBridgedConversationSeesBothLegsAndHoldStopsDeadAir(t *testing.T) {
 		callerLeg, agentLeg := analysis.NewLeg(), analysis.NewLeg()
 		agent.Analyse(agentLeg)
 		caller.Analyse(callerLeg)
+		speechEvents(caller)
 		caller.Converse(analysis.NewConversation(callerLeg, agentLeg, analysis.WithDeadAirThreshold(time.Second)))
 
 		// Both phones send audio all along, so both legs' analysers run in
@@ -343,7 +346,7 @@ func TestBridgedConversationSeesBothLegsAndHoldStopsDeadAir(t *testing.T) {
 
 		talkEnds := started.Add(time.Duration(len(speech)) * FrameDuration)
 		select {
-		case ev := <-caller.SpeechEvents():
+		case ev := <-speechEvents(caller):
 			after := time.Since(talkEnds)
 			if ev != analysis.DeadAirStarted {
 				t.Fatalf("event %v, want %v", ev, analysis.DeadAirStarted)
@@ -364,7 +367,7 @@ func TestBridgedConversationSeesBothLegsAndHoldStopsDeadAir(t *testing.T) {
 
 		caller.SetHold(true)
 		select {
-		case ev := <-caller.SpeechEvents():
+		case ev := <-speechEvents(caller):
 			if ev != analysis.DeadAirEnded {
 				t.Errorf("event %v on hold, want %v", ev, analysis.DeadAirEnded)
 			}
@@ -522,10 +525,11 @@ func TestConversationHearsWhetherTheSessionPlays(t *testing.T) {
 	leg := analysis.NewLeg()
 	conv := analysis.NewConversation(leg, nil, analysis.WithDeadAirThreshold(time.Second))
 	r.s.Analyse(leg)
+	speechEvents(r.s)
 	r.s.Converse(conv)
 	r.run(repeat(100, "")...) // 2 s of prompt, nothing received
 	select {
-	case ev := <-r.s.SpeechEvents():
+	case ev := <-speechEvents(r.s):
 		t.Fatalf("event %v while playing", ev)
 	default:
 	}
@@ -537,13 +541,13 @@ func TestConversationHearsWhetherTheSessionPlays(t *testing.T) {
 	r.s.mu.Unlock()
 	r.run(repeat(49, "")...)
 	select {
-	case ev := <-r.s.SpeechEvents():
+	case ev := <-speechEvents(r.s):
 		t.Fatalf("event %v before the threshold", ev)
 	default:
 	}
 	r.run("")
 	select {
-	case ev := <-r.s.SpeechEvents():
+	case ev := <-speechEvents(r.s):
 		if ev != analysis.DeadAirStarted {
 			t.Errorf("event %v, want %v", ev, analysis.DeadAirStarted)
 		}
@@ -552,24 +556,32 @@ func TestConversationHearsWhetherTheSessionPlays(t *testing.T) {
 	}
 }
 
-func TestSpeechEventsAreDroppedAndCountedWhenNotRead(t *testing.T) {
+func TestSpeechEventsGoToTheRegisteredFunctionUntilItIsRemoved(t *testing.T) {
 	r := newSlotRig(t)
 	leg := analysis.NewLeg()
 	r.s.Analyse(leg)
 	r.s.Converse(analysis.NewConversation(leg, nil, analysis.WithDeadAirThreshold(time.Second)))
+	var got []analysis.Event
+	r.s.OnSpeechEvent(func(ev analysis.Event) { got = append(got, ev) })
 	// Each round: 1.2 s of silence (DeadAirStarted), then hold
 	// (DeadAirEnded): two events a round.
-	for range speechEventBuffer/2 + 1 {
+	round := func() {
 		r.run(repeat(60, "")...)
 		r.s.SetHold(true)
 		r.run("")
 		r.s.SetHold(false)
 	}
-	if got := len(r.s.SpeechEvents()); got != speechEventBuffer {
-		t.Errorf("%d events buffered, want %d", got, speechEventBuffer)
+	for range 3 {
+		round()
 	}
-	if got := r.s.Stats().SpeechEventsDropped; got != 2 {
-		t.Errorf("%d events dropped, want 2", got)
+	want := []analysis.Event{analysis.DeadAirStarted, analysis.DeadAirEnded, analysis.DeadAirStarted, analysis.DeadAirEnded, analysis.DeadAirStarted, analysis.DeadAirEnded}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+	r.s.OnSpeechEvent(nil)
+	round()
+	if len(got) != len(want) {
+		t.Errorf("events after OnSpeechEvent(nil): %v", got[len(want):])
 	}
 }
 

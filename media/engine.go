@@ -261,7 +261,6 @@ func (e *Engine) newSharedSession(callID string) (*Session, error) {
 	s := newSession(e, callID, nil, k.port) // the socket is the shard's
 	s.sock = k
 	s.pc = e.pacers[i]
-	close(s.readDone) // no receive goroutine of its own
 	k.add(s)
 	e.sessions[s] = struct{}{}
 	e.log.Debug("rtp session opened", "call_id", callID, "port", k.port, "transport", "shared")

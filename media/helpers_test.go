@@ -4,10 +4,12 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hotline-dev/hotline/analysis"
 	"github.com/pion/rtp"
 )
 
@@ -184,4 +186,26 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// speechEventChans holds, per session, the channel speechEvents feeds.
+var speechEventChans sync.Map // *Session → chan analysis.Event
+
+// speechEvents registers, on first use for s, an OnSpeechEvent function
+// that hands the events over a buffered channel, as a call flow would
+// hand them to a goroutine of its own, and returns that channel.
+func speechEvents(s *Session) chan analysis.Event {
+	if ch, ok := speechEventChans.Load(s); ok {
+		return ch.(chan analysis.Event)
+	}
+	ch := make(chan analysis.Event, 64)
+	speechEventChans.Store(s, ch)
+	s.OnSpeechEvent(func(ev analysis.Event) {
+		select {
+		case ch <- ev:
+		default:
+			panic("speechEvents: 64 events not read")
+		}
+	})
+	return ch
 }

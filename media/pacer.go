@@ -378,6 +378,7 @@ func (p *pacer) checkInactivity(now int64) {
 		if now-last > timeout {
 			s.inactiveFired = true
 			close(s.inactive)
+			s.fireInactive()
 			p.e.log.Info("rtp inactivity", "call_id", s.callID,
 				"silent_for", time.Duration(now-last).Round(time.Millisecond))
 		}

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/hotline-dev/hotline/analysis"
 	"github.com/pion/rtp"
 )
 
@@ -106,18 +105,21 @@ type Session struct {
 	// leg analyser wants received audio, analysisOn that the pacer has
 	// work for the slot; rxAudio is the received audio on its way from the
 	// receive path to the pacer's slot.
-	alock        atomic.Pointer[analysisLock]
-	an           sessionAnalysis
-	analysing    atomic.Bool
-	analysisOn   atomic.Bool
-	analysisGen  atomic.Uint32
-	rxAudio      rxAudio
-	speechEvents chan analysis.Event
-	speechDrops  atomic.Uint64
+	alock       atomic.Pointer[analysisLock]
+	an          sessionAnalysis
+	analysing   atomic.Bool
+	analysisOn  atomic.Bool
+	analysisGen atomic.Uint32
+	rxAudio     rxAudio
 
-	digits    chan byte
-	inactive  chan struct{}
-	closedCh  chan struct{}
+	digits   chan byte
+	inactive chan struct{}
+	// onInactive runs once the inactivity timeout fired (OnInactive);
+	// guarded by mu.
+	onInactive func()
+	closedCh   chan struct{}
+	// readDone is closed when the receive goroutine of a session with a
+	// socket of its own ends; nil on a shared socket.
 	readDone  chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -136,9 +138,6 @@ type SessionStats struct {
 	Remote netip.AddrPort
 	// DigitsDropped counts key presses lost because Digits was not read.
 	DigitsDropped uint64
-	// SpeechEventsDropped counts conversation events lost because
-	// SpeechEvents was not read.
-	SpeechEventsDropped uint64
 	// AnalysisOverruns counts received frames the leg analyser never saw
 	// because more than rxAudioRing of them waited for the pacer.
 	AnalysisOverruns uint64
@@ -155,9 +154,9 @@ func newSession(e *Engine, callID string, conn *net.UDPConn, port int) *Session 
 		digits:   make(chan byte, digitBuffer),
 		inactive: make(chan struct{}),
 		closedCh: make(chan struct{}),
-		readDone: make(chan struct{}),
-
-		speechEvents: make(chan analysis.Event, speechEventBuffer),
+	}
+	if conn != nil {
+		s.readDone = make(chan struct{})
 	}
 	s.alock.Store(&analysisLock{members: []*Session{s}})
 	// Random SSRC, sequence number and timestamp (RFC 3550 §5.1, §8):
@@ -390,6 +389,32 @@ func (s *Session) KeepDigits(on bool) { s.keepDigits.Store(on) }
 // call flow decides what to do.
 func (s *Session) Inactive() <-chan struct{} { return s.inactive }
 
+// OnInactive registers f to run, on a goroutine of its own, when Inactive
+// closes (at once if it already has). A later call replaces f. A call
+// flow can thus react to a vanished phone without a goroutine of its own
+// parked on Inactive for the whole call.
+func (s *Session) OnInactive(f func()) {
+	s.mu.Lock()
+	s.onInactive = f
+	s.mu.Unlock()
+	select {
+	case <-s.inactive:
+		s.fireInactive()
+	default:
+	}
+}
+
+// fireInactive starts the registered OnInactive function, once.
+func (s *Session) fireInactive() {
+	s.mu.Lock()
+	f := s.onInactive
+	s.onInactive = nil
+	s.mu.Unlock()
+	if f != nil {
+		go f()
+	}
+}
+
 // Stats returns the session's counters and current destination.
 func (s *Session) Stats() SessionStats {
 	s.mu.Lock()
@@ -402,8 +427,7 @@ func (s *Session) Stats() SessionStats {
 		Remote:        remote,
 		DigitsDropped: s.digitsDrops.Load(),
 
-		SpeechEventsDropped: s.speechDrops.Load(),
-		AnalysisOverruns:    s.rxAudio.overruns.Load(),
+		AnalysisOverruns: s.rxAudio.overruns.Load(),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -479,6 +480,8 @@ func TestInactivityFiresAfterTheTimeoutWithoutRTP(t *testing.T) {
 		s := newTestSession(t, e)
 		p := newPeer(t)
 		s.Configure(p.addr(), PayloadPCMU, 0)
+		var before, after atomic.Int32
+		s.OnInactive(func() { before.Add(1) })
 		start := time.Now()
 		s.Start()
 		select {
@@ -491,6 +494,10 @@ func TestInactivityFiresAfterTheTimeoutWithoutRTP(t *testing.T) {
 		case <-time.After(3 * time.Second):
 			t.Fatal("Inactive not closed")
 		}
+		eventually(t, time.Second, "OnInactive's function ran", func() bool { return before.Load() == 1 })
+		// Registered late, it runs at once.
+		s.OnInactive(func() { after.Add(1) })
+		eventually(t, time.Second, "a late OnInactive's function ran", func() bool { return after.Load() == 1 })
 		// Sending continues; the call flow decides.
 		p.drain()
 		p.collect(3)

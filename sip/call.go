@@ -62,6 +62,7 @@ type InboundCall struct {
 	done     chan struct{} // closed when the leg has ended
 	doneOnce sync.Once
 	endCause EndCause
+	onEnd    func() // OnEnd's function; guarded by mu
 
 	digits chan byte
 
@@ -170,7 +171,34 @@ func (c *InboundCall) end(cause EndCause) {
 	c.doneOnce.Do(func() {
 		c.endCause = cause
 		close(c.done)
+		c.fireOnEnd()
 	})
+}
+
+// OnEnd registers f to run, on a goroutine of its own, once the leg has
+// ended, as Done closes (at once if it already has). A later call replaces
+// f. A call flow thus learns of the caller's BYE or CANCEL without keeping
+// a goroutine parked on Done for the whole call.
+func (c *InboundCall) OnEnd(f func()) {
+	c.mu.Lock()
+	c.onEnd = f
+	c.mu.Unlock()
+	select {
+	case <-c.done:
+		c.fireOnEnd()
+	default:
+	}
+}
+
+// fireOnEnd starts the registered OnEnd function, once.
+func (c *InboundCall) fireOnEnd() {
+	c.mu.Lock()
+	f := c.onEnd
+	c.onEnd = nil
+	c.mu.Unlock()
+	if f != nil {
+		go f()
+	}
 }
 
 // Ring sends 180 Ringing (R1: the caller hears ringing at once).

@@ -119,3 +119,47 @@ func TestDialCancelledWhileRinging(t *testing.T) {
 		t.Fatal("the phone kept ringing: no CANCEL")
 	}
 }
+
+func TestOnEndRunsOnceTheCallersLegEnds(t *testing.T) {
+	legs := make(chan *InboundCall, 1)
+	ran := make(chan EndCause, 2)
+	addr, _ := phone(t, func(c *InboundCall) {
+		c.OnEnd(func() { ran <- c.EndCause() })
+		c.Ring()
+		if err := c.Answer(context.Background(), 31000); err != nil {
+			t.Errorf("answer: %v", err)
+		}
+		legs <- c
+	})
+	o := dialPhone(t, hotlineServer(t), addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := o.WaitAnswer(ctx, nil); err != nil {
+		t.Fatalf("WaitAnswer: %v", err)
+	}
+	leg := <-legs
+	select {
+	case cause := <-ran:
+		t.Fatalf("OnEnd ran (%q) while the call was up", cause)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := o.Hangup(ctx); err != nil {
+		t.Fatalf("BYE: %v", err)
+	}
+	select {
+	case cause := <-ran:
+		if cause != EndBye {
+			t.Errorf("OnEnd saw end cause %q, want bye", cause)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("OnEnd never ran after the BYE")
+	}
+	// Registered after the end, it runs at once.
+	leg.OnEnd(func() { ran <- leg.EndCause() })
+	select {
+	case <-ran:
+	case <-time.After(3 * time.Second):
+		t.Fatal("OnEnd registered after the end never ran")
+	}
+	leg.Release()
+}

@@ -65,6 +65,9 @@ type options struct {
 	audio            string
 }
 
+// speechEvents counts the conversations' events (dead air started and ended).
+var speechEvents atomic.Uint64
+
 func main() {
 	var (
 		o         options
@@ -179,6 +182,7 @@ func run(o options) error {
 		for i := 0; i < len(sessions); i++ {
 			caller := analysis.NewLeg()
 			sessions[i].Analyse(caller)
+			sessions[i].OnSpeechEvent(func(analysis.Event) { speechEvents.Add(1) })
 			if !o.bridged {
 				sessions[i].Converse(analysis.NewConversation(caller, nil))
 				continue
@@ -251,11 +255,9 @@ func run(o options) error {
 		brStats.Dropped += s.Dropped
 		brStats.Underruns += s.Underruns
 	}
-	var overruns, speechDrops uint64
+	var overruns uint64
 	for _, s := range sessions {
-		st := s.Stats()
-		overruns += st.AnalysisOverruns
-		speechDrops += st.SpeechEventsDropped
+		overruns += s.Stats().AnalysisOverruns
 	}
 	var talk time.Duration
 	var syllables int
@@ -320,8 +322,8 @@ func run(o options) error {
 		fmt.Printf("inbound            sink sent %d, engine took %d (valid %d, dropped %d, unmatched %d): lost %d (%.3f%%)\n",
 			sinkSent, delivered, stIn.PacketsReceived, stIn.PacketsDropped, stIn.PacketsUnmatched,
 			int64(sinkSent)-int64(delivered), 100*(float64(sinkSent)-float64(delivered))/float64(max(sinkSent, 1)))
-		fmt.Printf("analysis           %d frames overran the analysis rings, %d speech events dropped unread; talk heard %.0f s, %d syllables\n",
-			overruns, speechDrops, talk.Seconds(), syllables)
+		fmt.Printf("analysis           %d frames overran the analysis rings, %d speech events; talk heard %.0f s, %d syllables\n",
+			overruns, speechEvents.Load(), talk.Seconds(), syllables)
 	}
 	if o.bridged {
 		fmt.Printf("relay              %d + %d frames relayed, %d dropped, %d underruns (window)\n", brStats.AtoB, brStats.BtoA, brStats.Dropped, brStats.Underruns)
