@@ -78,17 +78,17 @@ func (f *bandState) flush() {
 // bandPassSamples: the same operations on every sample, unrolled by two
 // samples over constant bounds so that neither a per-sample branch nor a
 // bounds check remains.
-func (f *bandState) bandPassFrame(pcm *[FrameSamples]int16, dec *[decFrame]float64) (q0, q1 float64) {
+func (f *bandState) bandPassFrame(pcm *[FrameSamples]int16, dec *[decFrame]float32) (q0, q1 float64) {
 	const h = FrameSamples / 2
-	q0 = f.bandPassHalf((*[h]int16)(pcm[:h]), (*[h / 2]float64)(dec[:h/2]))
-	q1 = f.bandPassHalf((*[h]int16)(pcm[h:]), (*[h / 2]float64)(dec[h/2:]))
+	q0 = f.bandPassHalf((*[h]int16)(pcm[:h]), (*[h / 2]float32)(dec[:h/2]))
+	q1 = f.bandPassHalf((*[h]int16)(pcm[h:]), (*[h / 2]float32)(dec[h/2:]))
 	f.flush()
 	return q0, q1
 }
 
 // bandPassHalf filters half a frame and returns its summed squared
 // all-pole output.
-func (f *bandState) bandPassHalf(pcm *[FrameSamples / 2]int16, dec *[FrameSamples / 4]float64) (q float64) {
+func (f *bandState) bandPassHalf(pcm *[FrameSamples / 2]int16, dec *[FrameSamples / 4]float32) (q float64) {
 	// The state lives in locals so the loop runs in registers.
 	x1, x2, x3, x4 := f.x1, f.x2, f.x3, f.x4
 	u1, u2, v1, v2 := f.u1, f.u2, f.v1, f.v2
@@ -104,7 +104,7 @@ func (f *bandState) bandPassHalf(pcm *[FrameSamples / 2]int16, dec *[FrameSample
 		u2, u1 = ua, ub
 		v2, v1 = va, vb
 		q += va*va + vb*vb
-		dec[i>>1] = (0.5 * bpGain) * (va + vb)
+		dec[i>>1] = float32((0.5 * bpGain) * (va + vb))
 	}
 	f.x1, f.x2, f.x3, f.x4 = x1, x2, x3, x4
 	f.u1, f.u2, f.v1, f.v2 = u1, u2, v1, v2
@@ -114,7 +114,7 @@ func (f *bandState) bandPassHalf(pcm *[FrameSamples / 2]int16, dec *[FrameSample
 // bandPassSamples is bandPassFrame for a frame of any length: the sums
 // are over pcm[:half] and pcm[half:], and dec receives len(pcm)/2
 // decimated samples.
-func (f *bandState) bandPassSamples(pcm []int16, half int, dec []float64) (q0, q1 float64) {
+func (f *bandState) bandPassSamples(pcm []int16, half int, dec []float32) (q0, q1 float64) {
 	x1, x2, x3, x4 := f.x1, f.x2, f.x3, f.x4
 	u1, u2, v1, v2 := f.u1, f.u2, f.v1, f.v2
 	dec = dec[:len(pcm)/2]
@@ -134,7 +134,7 @@ func (f *bandState) bandPassSamples(pcm []int16, half int, dec []float64) (q0, q
 		if i&1 == 0 {
 			prev = v
 		} else if i>>1 < len(dec) {
-			dec[i>>1] = (0.5 * bpGain) * (prev + v)
+			dec[i>>1] = float32((0.5 * bpGain) * (prev + v))
 		}
 	}
 	f.x1, f.x2, f.x3, f.x4 = x1, x2, x3, x4

@@ -11,7 +11,7 @@ import "math"
 // within the first few lags, since any multiple of the pitch period above
 // lagMin counts. The lags are taken four at a time (dot4), which shares
 // every load among four products.
-func periodic(x []float64, n int, thr float64) bool {
+func periodic(x []float32, n int, thr float64) bool {
 	if thr <= 0 {
 		// The autocorrelation is never negative here: zero reaches a
 		// zero threshold.
@@ -23,7 +23,7 @@ func periodic(x []float64, n int, thr float64) bool {
 	cur := x[lagMax : lagMax+n]
 	var e0 float64
 	for _, v := range cur {
-		e0 += v * v
+		e0 += float64(v) * float64(v)
 	}
 	if e0 < 1e-3 {
 		return false
@@ -31,11 +31,11 @@ func periodic(x []float64, n int, thr float64) bool {
 	// Energy of the delayed window, slid one sample per lag.
 	var ek float64
 	for _, v := range x[lagMax-lagMin : lagMax-lagMin+n] {
-		ek += v * v
+		ek += float64(v) * float64(v)
 	}
 	reaches := func(k int, num float64) bool {
 		if k > lagMin {
-			a, b := x[lagMax-k], x[lagMax-k+n]
+			a, b := float64(x[lagMax-k]), float64(x[lagMax-k+n])
 			ek += a*a - b*b
 		}
 		// Compare squares first to skip the square root on most lags;
@@ -48,9 +48,9 @@ func periodic(x []float64, n int, thr float64) bool {
 	if n == decFrame {
 		// The full frame, with constant bounds: no bounds checks in the
 		// products. lagMax-lagMin+1 is a multiple of four.
-		c := (*[decFrame]float64)(cur)
+		c := (*[decFrame]float32)(cur)
 		for k := lagMin; k+3 <= lagMax; k += 4 {
-			dot4(c, (*[decFrame + 3]float64)(x[lagMax-k-3:]), &num)
+			dot4(c, (*[decFrame + 3]float32)(x[lagMax-k-3:]), &num)
 			for j := range num {
 				if reaches(k+j, num[j]) {
 					return true
@@ -70,9 +70,12 @@ func periodic(x []float64, n int, thr float64) bool {
 // dot4 returns in num the products of a with w delayed by 0..3 samples:
 // num[j] = Σ a[i]·w[i+3-j], the autocorrelation numerators of four
 // consecutive lags. Each w sample is loaded once and used four times, and
-// the unrolled loop passes them on in registers.
-func dot4(a *[decFrame]float64, w *[decFrame + 3]float64, num *[4]float64) {
-	var s0, s1, s2, s3 float64
+// the unrolled loop passes them on in registers. The sums are float32, as
+// the samples are: over one frame their rounding (about 1e-6 of the
+// result) is far below any difference a voicing threshold draws, and
+// float64 sums would cost a conversion per load.
+func dot4(a *[decFrame]float32, w *[decFrame + 3]float32, num *[4]float64) {
+	var s0, s1, s2, s3 float32
 	w0, w1, w2 := w[2], w[1], w[0]
 	for i := 0; i < decFrame; i += 4 {
 		c := a[i]
@@ -101,16 +104,16 @@ func dot4(a *[decFrame]float64, w *[decFrame + 3]float64, num *[4]float64) {
 		s3 += c * w3
 		w0, w1, w2 = w6, w5, w4
 	}
-	num[0], num[1], num[2], num[3] = s0, s1, s2, s3
+	num[0], num[1], num[2], num[3] = float64(s0), float64(s1), float64(s2), float64(s3)
 }
 
 // dot is the plain dot product of a and b[:len(a)], for windows shorter
 // than a frame.
-func dot(a, b []float64) float64 {
+func dot(a, b []float32) float64 {
 	b = b[:len(a)]
 	var s float64
 	for i, v := range a {
-		s += v * b[i]
+		s += float64(v) * float64(b[i])
 	}
 	return s
 }

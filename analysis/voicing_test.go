@@ -10,9 +10,13 @@ import (
 // autocorrelation of the last n samples of x with x delayed by
 // lagMin..lagMax samples, over every lag. periodic must agree with
 // refPeriodicity(x, n) >= thr.
-func refPeriodicity(x []float64, n int) float64 {
-	if n < lagMin*2 || len(x) < lagMax+n {
+func refPeriodicity(x32 []float32, n int) float64 {
+	if n < lagMin*2 || len(x32) < lagMax+n {
 		return 0
+	}
+	x := make([]float64, len(x32))
+	for i, v := range x32 {
+		x[i] = float64(v)
 	}
 	cur := x[lagMax : lagMax+n]
 	var e0 float64
@@ -39,11 +43,11 @@ func refPeriodicity(x []float64, n int) float64 {
 
 // voicingWindows returns the voicing windows a LegAnalyser builds from
 // pcm, one per frame, as the band-passed and decimated signal.
-func voicingWindows(pcm []int16) [][decWindow]float64 {
+func voicingWindows(pcm []int16) [][decWindow]float32 {
 	l := NewLeg()
-	var out [][decWindow]float64
+	var out [][decWindow]float32
 	for i := 0; i+FrameSamples <= len(pcm); i += FrameSamples {
-		var w [decWindow]float64
+		var w [decWindow]float32
 		copy(w[:], l.dec[:lagMax])
 		l.Frame(pcm[i : i+FrameSamples])
 		copy(w[lagMax:], l.dec[lagMax:])
@@ -96,7 +100,7 @@ func TestPeriodicFindsEveryPitchLag(t *testing.T) {
 	for lag := lagMin; lag <= lagMax; lag++ {
 		// A pulse train with a period of lag decimated samples, so the
 		// only correlated lag in range is lag itself or its multiples.
-		x := make([]float64, decWindow)
+		x := make([]float32, decWindow)
 		for i := len(x) - 1; i >= 0; i -= lag {
 			x[i] = 1
 			if i >= 1 {
