@@ -241,8 +241,10 @@ func (p *pacer) analyse(s *Session, playing bool) {
 // costs tens of nanoseconds per frame.
 type rxAudio struct {
 	// Producer side, owned by the receive path: a frame being assembled
-	// from payloads that are not 160 bytes.
-	partial   [FrameSize]byte
+	// from payloads that are not 160 bytes, allocated for the first such
+	// payload (most phones send 20 ms, and a hotline holds thousands of
+	// sessions).
+	partial   *[FrameSize]byte
 	partialN  int
 	partialPT uint8
 	nextTS    uint32 // RTP timestamp that continues the partial frame
@@ -265,7 +267,8 @@ type rxAudio struct {
 // frame each; others are cut and joined into frames. A partial frame that
 // the next packet does not continue (a lost packet, a pause, a codec
 // change) is completed with digital silence rather than spliced onto
-// unrelated audio. It allocates nothing.
+// unrelated audio. It allocates only once in a session's life, for the
+// staging frame, when the first payload is not 20 ms.
 func (r *rxAudio) push(payload []byte, ts uint32, pt uint8, gen uint32) {
 	if gen != r.gen {
 		r.gen, r.partialN = gen, 0
@@ -281,6 +284,9 @@ func (r *rxAudio) push(payload []byte, ts uint32, pt uint8, gen uint32) {
 			r.commit(payload[:FrameSize], pt) // the usual 20 ms packet: no staging copy
 			payload = payload[FrameSize:]
 			continue
+		}
+		if r.partial == nil {
+			r.partial = new([FrameSize]byte)
 		}
 		n := copy(r.partial[r.partialN:], payload)
 		r.partialN += n

@@ -687,7 +687,6 @@ func TestAFullAnalysisBufferDropsItsOldestFrames(t *testing.T) {
 	var r rxAudio
 	for i := range rxAudioRing + 2 {
 		r.push(make([]byte, FrameSize), uint32(i*FrameSize), PayloadPCMU, 0)
-		r.partial[0] = 0
 	}
 	for i := range rxAudioRing + 2 {
 		b := make([]byte, FrameSize)

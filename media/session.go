@@ -67,9 +67,10 @@ type Session struct {
 	// nextFrameDue is the engine time the next frame is due, kept current
 	// by the pacer, so stopPlay knows whether that frame is already due.
 	nextFrameDue int64
-	// tail is the frame a cancelled playback still owes (see stopPlay);
-	// tailSet says it has not been sent yet.
-	tail    [FrameSize]byte
+	// tail is the frame a cancelled playback still owes (see stopPlay),
+	// allocated the first time one does; tailSet says it has not been
+	// sent yet.
+	tail    *[FrameSize]byte
 	tailSet bool
 
 	// The bridge this session is a leg of, if any; in is the direction
@@ -356,6 +357,9 @@ func (s *Session) stopPlayAt(pl *player, now int64) bool {
 	}
 	s.play = nil
 	if s.started && s.nextFrameDue <= now {
+		if s.tail == nil {
+			s.tail = new([FrameSize]byte)
+		}
 		pl.fill(s.tail[:], s.silence)
 		s.tailSet = true
 	}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/pion/rtp"
 )
@@ -706,4 +707,15 @@ func TestEngineCloseClosesEverySession(t *testing.T) {
 			t.Error("packets still sent after Close")
 		}
 	})
+}
+
+// A hotline holds a session per call leg, thousands at once, so the
+// session's size is memory per leg: Go allocates it from the 2,304-byte
+// size class, and one byte more moves it to the 2,688-byte one. Buffers
+// that few sessions need (the frame a cancelled prompt owes, the staging
+// frame for payloads that are not 20 ms) are allocated when needed.
+func TestASessionFitsIn2304Bytes(t *testing.T) {
+	if size := unsafe.Sizeof(Session{}); unsafe.Sizeof(uintptr(0)) == 8 && size > 2304 {
+		t.Errorf("Session is %d bytes, over the 2,304-byte size class", size)
+	}
 }
