@@ -53,9 +53,23 @@ type writer struct {
 
 // openCall is a call in progress as the writer knows it.
 type openCall struct {
-	firstJID int64      // its first journal row, which the journal cut must not pass
-	events   []eventRow // every event so far, in append order
+	firstJID int64       // its first journal row, which the journal cut must not pass
+	events   []openEvent // every event so far, in append order
 }
+
+// openEvent is an event of a call in progress, held until the call's
+// record is written: an eventRow without the call ID, which is the key of
+// writer.open. Thousands of calls are in progress at once.
+type openEvent struct {
+	typ  string
+	data sql.NullString
+	atMs int64
+}
+
+// openEventsCap is the room a call's events get at first, so that the
+// slice grows once or twice in a call (an answered call journals a dozen
+// events or more) rather than from one event up.
+const openEventsCap = 8
 
 // undoEntry restores one call's state in writer.open.
 type undoEntry struct {
@@ -298,12 +312,12 @@ func (w *writer) appendEvent(ctx context.Context, tx *sql.Tx, st *txStmts, ev *e
 	}
 	if oc == nil {
 		w.undo = append(w.undo, undoEntry{callID: ev.callID})
-		oc = &openCall{firstJID: jid}
+		oc = &openCall{firstJID: jid, events: make([]openEvent, 0, openEventsCap)}
 		w.open[ev.callID] = oc
 	} else {
 		w.undo = append(w.undo, undoEntry{callID: ev.callID, prev: oc, prevLen: len(oc.events)})
 	}
-	oc.events = append(oc.events, *ev)
+	oc.events = append(oc.events, openEvent{typ: ev.typ, data: ev.data, atMs: ev.atMs})
 	return jid, nil
 }
 
