@@ -37,9 +37,11 @@ type yamlSection struct {
 }
 
 // generatedConfig writes hotline's YAML for a load run: loopback only, a
-// RTP range big enough, the queue set to make IVR callers wait with music
-// and reassurance, and the registrar's brute-force guard out of the way of
-// thousands of registrations from one source address.
+// RTP range big enough, a queue in which bridged-mode callers wait for an
+// agent (IVR mode has no agents, so no queue: its callers hear the
+// greeting, the no-agent apology and the closing), and the registrar's
+// brute-force guard out of the way of thousands of registrations from one
+// source address.
 func generatedConfig(c hotlineConfig) []yamlSection {
 	secs := []yamlSection{
 		{key: "sip", line: "sip:", lines: []string{fmt.Sprintf("  listen: \"127.0.0.1:%d\"", c.SIPPort)}},
