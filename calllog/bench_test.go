@@ -147,3 +147,50 @@ func BenchmarkCall(b *testing.B) {
 	b.ReportMetric(float64(b.N)/el, "calls/s")
 	b.ReportMetric(float64(b.N*20)/el, "events/s")
 }
+
+// BenchmarkRecordOfInterleavedCall measures a record written while 5,000
+// calls are in progress whose events interleave in the journal, as at
+// peak: the call's 13 events lie on as many journal pages. One op is one
+// record (with the copy of its events); the journal is refilled, untimed,
+// whenever the calls run out.
+func BenchmarkRecordOfInterleavedCall(b *testing.B) {
+	const calls, events = 5000, 13
+	s := openStore(b, testPath(b))
+	ctx := context.Background()
+	start := time.Now()
+	data := map[string]string{DataPrompt: "greeting.morning", "ms": "9500"}
+	var round int
+	fill := func() []string {
+		ids := make([]string, calls)
+		for i := range ids {
+			ids[i] = "call-" + strconv.Itoa(round) + "-" + strconv.Itoa(i)
+		}
+		round++
+		for range events {
+			for _, id := range ids {
+				if err := s.AppendEvent(Event{CallID: id, At: start, Type: EventPromptStart, Data: data}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if err := s.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		return ids
+	}
+	var ids []string
+	rec := answeredRecord("", start)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if len(ids) == 0 {
+			b.StopTimer()
+			ids = fill()
+			b.StartTimer()
+		}
+		rec.CallID, ids = ids[0], ids[1:]
+		if err := s.WriteRecord(ctx, rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -42,10 +42,15 @@ type dialect struct {
 	selectJournal   string // id, call_id, at_ms, type, data in append order
 	hasRecord       string
 	insertEvent     string // call_id, seq, at_ms, type, data
+	// copyJournalEvent copies journal row ?1 to the events table as the
+	// event numbered ?2 of its call.
+	copyJournalEvent string
 	// insertLateEvent appends an event after the call's last one (call_id,
-	// at_ms, type, data), for events that arrive after the record.
-	insertLateEvent string
-	insertRecord    string // must insert nothing when the call already has a record
+	// at_ms, type, data), for events that arrive after the record;
+	// copyLateJournalEvent does the same for journal row ?1.
+	insertLateEvent      string
+	copyLateJournalEvent string
+	insertRecord         string // must insert nothing when the call already has a record
 	// selectCallEvents returns at_ms, type, data of one call in append
 	// order: from events once the call is recorded, else from the journal,
 	// in one statement so a reader sees one consistent snapshot.
@@ -87,8 +92,14 @@ var sqliteDialect = dialect{
 	selectJournal:   `SELECT id, call_id, at_ms, type, data FROM journal ORDER BY id`,
 	hasRecord:       `SELECT EXISTS (SELECT 1 FROM records WHERE call_id = ?)`,
 	insertEvent:     `INSERT INTO events (call_id, seq, at_ms, type, data) VALUES (?, ?, ?, ?, ?)`,
+	copyJournalEvent: `INSERT INTO events (call_id, seq, at_ms, type, data)
+SELECT call_id, ?2, at_ms, type, data FROM journal WHERE id = ?1`,
 	insertLateEvent: `INSERT INTO events (call_id, seq, at_ms, type, data)
 SELECT ?1, COALESCE(MAX(seq) + 1, 0), ?2, ?3, ?4 FROM events WHERE call_id = ?1`,
+	copyLateJournalEvent: `INSERT INTO events (call_id, seq, at_ms, type, data)
+SELECT j.call_id, (SELECT COALESCE(MAX(e.seq) + 1, 0) FROM events e WHERE e.call_id = j.call_id),
+    j.at_ms, j.type, j.data
+FROM journal j WHERE j.id = ?1`,
 	insertRecord: `INSERT INTO records (` + recordColumns + `)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (call_id) DO NOTHING`,

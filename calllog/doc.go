@@ -30,11 +30,12 @@
 //
 // # Storage
 //
-// While a call is in progress its events go to an append-only journal table
-// (and are kept in the writer's memory, a few kilobytes per call). The
-// transaction that writes the call's record also writes all of its events
-// to the events table in one piece, then cuts the journal from its head up
-// to the oldest call still in progress. Appending to a table without a
+// While a call is in progress its events go to an append-only journal table;
+// the writer keeps only their row numbers, 8 bytes an event. The
+// transaction that writes the call's record also copies all of its events
+// from the journal to the events table in one piece (each row found by its
+// number: no scan), then cuts the journal from its head up to the oldest
+// call still in progress. Appending to a table without a
 // secondary index touches only its last page, and a call's events end up
 // together on disk; indexing every event by call as it arrives would
 // instead dirty one page per event once thousands of calls interleave

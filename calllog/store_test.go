@@ -910,3 +910,48 @@ WHEN NEW.type = 'refused' BEGIN SELECT RAISE(ABORT, 'refused by test'); END`); e
 		t.Errorf("journal rows = %d, want 0 once the call is recorded", got)
 	}
 }
+
+// A call whose record turns up in the database while its events are still
+// journaled (written by an earlier run, say) keeps those events: they are
+// copied after the record's as late events, in order, with their data.
+func TestJournaledEventsOfACallRecordedElsewhereAreKeptAsLateEvents(t *testing.T) {
+	s := openStore(t, testPath(t))
+	ctx := context.Background()
+	if err := s.WriteRecord(ctx, answeredRecord("template", base)); err != nil {
+		t.Fatal(err)
+	}
+	for i, typ := range []string{EventArrival, EventAnswered, "hangup"} {
+		ev := Event{CallID: "twice", At: base.Add(time.Duration(i) * time.Second), Type: typ, Data: map[string]string{"i": strconv.Itoa(i)}}
+		if err := s.AppendEvent(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec(`INSERT INTO records (`+recordColumns+`) SELECT ?, `+
+		strings.TrimPrefix(recordColumns, "call_id, ")+` FROM records WHERE call_id = 'template'`, "twice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteRecord(ctx, answeredRecord("twice", base)); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("WriteRecord = %v, want ErrDuplicate", err)
+	}
+	evs, err := s.Events(ctx, "twice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := eventTypes(evs); !reflect.DeepEqual(got, []string{EventArrival, EventAnswered, "hangup"}) {
+		t.Fatalf("events = %v, want arrival, answered, hangup", got)
+	}
+	for i, ev := range evs {
+		if ev.Data["i"] != strconv.Itoa(i) || ev.At.UnixMilli() != base.Add(time.Duration(i)*time.Second).UnixMilli() {
+			t.Errorf("event %d = %+v, want its own time and data", i, ev)
+		}
+	}
+	if got := journalRows(t, s); got != 0 {
+		t.Errorf("journal rows = %d, want 0 once the call is recorded", got)
+	}
+	if st := s.Stats(); st.WriteErrors != 0 {
+		t.Errorf("Stats = %+v, want no write errors", st)
+	}
+}
