@@ -50,10 +50,10 @@ type InboundCall struct {
 	// consultation). Empty for customers' calls.
 	Agent string
 
-	srv *Server
-	req *sip.Request
-	tx  sip.ServerTransaction
-	dlg *sipgo.DialogServerSession
+	srv      *Server
+	phoneTag string
+	tx       sip.ServerTransaction
+	dlg      *sipgo.DialogServerSession
 
 	final       chan struct{} // closed once a final response went out
 	finalOnce   sync.Once
@@ -83,6 +83,7 @@ type pendingReInvite struct {
 }
 
 func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, dlg *sipgo.DialogServerSession, off Offer) *InboundCall {
+	phoneTag, _ := req.From().Params.Get("tag")
 	c := &InboundCall{
 		ID:        callIDOf(req),
 		Caller:    req.From().Address.User,
@@ -90,7 +91,7 @@ func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, dlg *
 		Transport: strings.ToUpper(req.Transport()),
 		Offer:     off,
 		Arrived:   time.Now(),
-		srv:       s, req: req, tx: tx, dlg: dlg,
+		srv:       s, phoneTag: phoneTag, tx: tx, dlg: dlg,
 		final:     make(chan struct{}),
 		done:      make(chan struct{}),
 		digits:    make(chan byte, 32),
@@ -106,10 +107,7 @@ func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, dlg *
 
 // PhoneTag is the From tag the calling phone put on the INVITE: with the
 // Call-ID it names this dialog in a Replaces header (RFC 3891 section 3).
-func (c *InboundCall) PhoneTag() string {
-	tag, _ := c.req.From().Params.Get("tag")
-	return tag
-}
+func (c *InboundCall) PhoneTag() string { return c.phoneTag }
 
 // LocalIP is the address hotline advertises to this caller (SDP c= line):
 // the configured advertise address or the one that routes to the caller.

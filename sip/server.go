@@ -351,7 +351,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 482, "Loop Detected")
 		return
 	}
-	dlg, err := s.dua.ReadInvite(req, tx)
+	dlg, err := s.dua.ReadInvite(dialogRequest(req), tx)
 	if err != nil {
 		s.mu.Unlock()
 		s.rejectMalformed(req, tx, err)
@@ -385,6 +385,32 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		<-call.final
 	}
+}
+
+// dialogRequest is the part of an INVITE that its dialog needs for the
+// rest of the call: what every response copies (Via, From, To, Call-ID,
+// CSeq, Record-Route; Timestamp for 100 Trying, RFC 3261 section 8.2.6.1)
+// and what in-dialog requests are built from (Contact, the route set of
+// Record-Route, transport and source). sipgo's dialog keeps its own copy of
+// the INVITE it is given for as long as the call lasts; given this one
+// rather than the whole message, it leaves out the SDP body and the
+// headers that only describe the calling phone (Allow, Supported,
+// User-Agent, ...). The header values are shared, not copied: the dialog
+// clones what it is given.
+func dialogRequest(req *sip.Request) *sip.Request {
+	d := sip.NewRequest(req.Method, req.Recipient)
+	d.SipVersion = req.SipVersion
+	for _, h := range req.Headers() {
+		switch strings.ToLower(h.Name()) {
+		case "via", "from", "to", "call-id", "cseq", "contact", "record-route", "timestamp":
+			d.AppendHeader(h)
+		}
+	}
+	d.SetTransport(req.Transport())
+	d.SetSource(req.Source())
+	d.SetDestination(req.Destination())
+	d.Laddr = req.Laddr
+	return d
 }
 
 func (s *Server) rejectOffer(req *sip.Request, tx sip.ServerTransaction, err error) {

@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -89,4 +90,132 @@ func TestServerAnswersWhatItDoesNotServe(t *testing.T) {
 	if s.Stats().MalformedRequests.Load() < 2 || s.Stats().Responses[4].Load() < 5 {
 		t.Fatalf("malformed=%d 4xx=%d", s.Stats().MalformedRequests.Load(), s.Stats().Responses[4].Load())
 	}
+}
+
+// The dialog outlives the INVITE's body and the phone's descriptive
+// headers (hotline keeps only what the dialog needs), so everything the
+// caller sees later must still be right: 180 and 200 echo the route set
+// and the caller's tags, and hotline's BYE follows the Record-Route (RFC
+// 3261 section 12.2.1.1) with the dialog's tags, Call-ID and next CSeq.
+func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
+	caller, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close()
+	answered := make(chan *InboundCall, 1)
+	s, err := NewServer(Config{Listen: "127.0.0.1:0", OnInvite: func(c *InboundCall) {
+		c.Ring()
+		if err := c.Answer(context.Background(), 31000); err != nil {
+			t.Errorf("Answer: %v", err)
+		}
+		answered <- c
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, ln, err := s.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Serve(ctx, pc, ln); close(done) }()
+	defer func() { cancel(); <-done; s.Close() }()
+	srv := pc.LocalAddr().(*net.UDPAddr)
+
+	me := caller.LocalAddr().String()
+	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+	route := "<sip:127.0.0.1:" + strconv.Itoa(caller.LocalAddr().(*net.UDPAddr).Port) + ";lr;proxy=edge>"
+	invite := "INVITE sip:100@" + srv.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bK-rr1\r\n" +
+		"Record-Route: " + route + "\r\n" +
+		"From: <sip:13800138000@127.0.0.1>;tag=phone-tag\r\nTo: <sip:100@127.0.0.1>\r\n" +
+		"Call-ID: rr-call\r\nCSeq: 7 INVITE\r\nMax-Forwards: 70\r\n" +
+		"Contact: <sip:13800138000@" + me + ">\r\nUser-Agent: desk phone\r\nAllow: INVITE, ACK, BYE\r\n" +
+		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
+	if _, err := caller.WriteToUDP([]byte(invite), srv); err != nil {
+		t.Fatal(err)
+	}
+	read := func(what string) string {
+		t.Helper()
+		caller.SetReadDeadline(time.Now().Add(3 * time.Second))
+		buf := make([]byte, 4096)
+		n, _, err := caller.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		return string(buf[:n])
+	}
+	header := func(msg, name string) string {
+		for _, l := range strings.Split(msg, "\r\n") {
+			if v, ok := strings.CutPrefix(l, name+": "); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	var ok200 string
+	for ok200 == "" {
+		res := read("the answer")
+		switch {
+		case strings.HasPrefix(res, "SIP/2.0 100 "):
+		case strings.HasPrefix(res, "SIP/2.0 180 "), strings.HasPrefix(res, "SIP/2.0 200 "):
+			if got := header(res, "Record-Route"); got != route {
+				t.Errorf("%s Record-Route = %q, want %q", res[:12], got, route)
+			}
+			if got := header(res, "From"); !strings.Contains(got, "tag=phone-tag") {
+				t.Errorf("%s From = %q, want the phone's tag", res[:12], got)
+			}
+			if strings.HasPrefix(res, "SIP/2.0 200 ") {
+				ok200 = res
+			}
+		default:
+			t.Fatalf("unexpected message before the answer:\n%s", res)
+		}
+	}
+	to := header(ok200, "To")
+	if !strings.Contains(to, ";tag=") || header(ok200, "CSeq") != "7 INVITE" || header(ok200, "Call-ID") != "rr-call" {
+		t.Fatalf("200 OK names another dialog:\n%s", ok200)
+	}
+	ack := "ACK sip:100@" + srv.String() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + me + ";branch=z9hG4bK-rr2\r\n" +
+		"From: <sip:13800138000@127.0.0.1>;tag=phone-tag\r\nTo: " + to + "\r\nCall-ID: rr-call\r\nCSeq: 7 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	if _, err := caller.WriteToUDP([]byte(ack), srv); err != nil {
+		t.Fatal(err)
+	}
+	c := <-answered
+	if c.PhoneTag() != "phone-tag" {
+		t.Errorf("PhoneTag = %q, want phone-tag", c.PhoneTag())
+	}
+	hung := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hung <- c.Hangup(ctx)
+	}()
+	bye := read("hotline's BYE")
+	if !strings.HasPrefix(bye, "BYE sip:13800138000@"+me+" SIP/2.0") {
+		t.Fatalf("BYE to the wrong target:\n%s", bye)
+	}
+	if got := header(bye, "Route"); got != route {
+		t.Errorf("BYE Route = %q, want the Record-Route %q", got, route)
+	}
+	if got := header(bye, "To"); !strings.Contains(got, "tag=phone-tag") {
+		t.Errorf("BYE To = %q, want the phone's tag", got)
+	}
+	if got := header(bye, "From"); got != to {
+		t.Errorf("BYE From = %q, want hotline's side of the dialog %q", got, to)
+	}
+	if header(bye, "Call-ID") != "rr-call" {
+		t.Errorf("BYE Call-ID = %q", header(bye, "Call-ID"))
+	}
+	ok := "SIP/2.0 200 OK\r\nVia: " + header(bye, "Via") + "\r\nFrom: " + header(bye, "From") + "\r\nTo: " + header(bye, "To") +
+		"\r\nCall-ID: rr-call\r\nCSeq: " + header(bye, "CSeq") + "\r\nContent-Length: 0\r\n\r\n"
+	if _, err := caller.WriteToUDP([]byte(ok), srv); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-hung; err != nil {
+		t.Fatalf("Hangup: %v", err)
+	}
+	c.Release()
 }
