@@ -227,8 +227,7 @@ func offStack(f func() error) error {
 }
 
 func (c *InboundCall) contactHeader() *sip.ContactHeader {
-	h := c.srv.contact(c.localIP, c.Transport)
-	return &h
+	return c.srv.sharedContact(c.localIP, c.Transport)
 }
 
 func (c *InboundCall) txError(what string, err error) error {
@@ -254,7 +253,7 @@ func (c *InboundCall) Answer(ctx context.Context, mediaPort int) error {
 
 	res := sip.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
 	res.AppendHeader(c.contactHeader())
-	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(allowHeader)
 	select {
 	case <-c.final:
 		return ErrAlreadyFinal

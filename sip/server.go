@@ -45,6 +45,10 @@ var setSipgoLogger sync.Once
 // allowed is what hotline answers in Allow (RFC 3261 section 20.5).
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER"
 
+// allowHeader is the Allow header every answer carries, shared read-only
+// like the Contact headers (see Server.contacts).
+var allowHeader = sip.NewHeader("Allow", allowed)
+
 // Server is hotline's SIP user agent server.
 type Server struct {
 	cfg    Config
@@ -66,6 +70,30 @@ type Server struct {
 	listenMu sync.Mutex
 	udpAddr  net.Addr
 	tcpAddr  net.Addr
+
+	// contacts holds one Contact header per local address and transport
+	// (localContact → *sip.ContactHeader), shared read-only by every call's
+	// 180 and 200 as sipgo shares DialogUA.ContactHDR: the 200 OK is kept
+	// for the whole call, and thousands of calls are up at once.
+	contacts sync.Map
+}
+
+type localContact struct {
+	ip   netip.Addr
+	port int
+	tcp  bool
+}
+
+// sharedContact is the cached Contact header for ip and transport; it must
+// not be modified.
+func (s *Server) sharedContact(ip netip.Addr, transport string) *sip.ContactHeader {
+	k := localContact{ip: ip, port: s.port, tcp: strings.EqualFold(transport, "tcp")}
+	if h, ok := s.contacts.Load(k); ok {
+		return h.(*sip.ContactHeader)
+	}
+	h := s.contact(ip, transport)
+	v, _ := s.contacts.LoadOrStore(k, &h)
+	return v.(*sip.ContactHeader)
 }
 
 // NewServer prepares a server; call ListenAndServe to start it.

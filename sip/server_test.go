@@ -174,6 +174,9 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 			t.Fatalf("unexpected message before the answer:\n%s", res)
 		}
 	}
+	if got, want := header(ok200, "Contact"), "<sip:hotline@"+srv.String()+">"; got != want {
+		t.Errorf("200 OK Contact = %q, want %q", got, want)
+	}
 	to := header(ok200, "To")
 	if !strings.Contains(to, ";tag=") || header(ok200, "CSeq") != "7 INVITE" || header(ok200, "Call-ID") != "rr-call" {
 		t.Fatalf("200 OK names another dialog:\n%s", ok200)
