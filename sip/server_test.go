@@ -104,25 +104,14 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 	}
 	defer caller.Close()
 	answered := make(chan *InboundCall, 1)
-	s, err := NewServer(Config{Listen: "127.0.0.1:0", OnInvite: func(c *InboundCall) {
+	addr, _ := phone(t, func(c *InboundCall) {
 		c.Ring()
 		if err := c.Answer(context.Background(), 31000); err != nil {
 			t.Errorf("Answer: %v", err)
 		}
 		answered <- c
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, ln, err := s.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Serve(ctx, pc, ln); close(done) }()
-	defer func() { cancel(); <-done; s.Close() }()
-	srv := pc.LocalAddr().(*net.UDPAddr)
+	})
+	srv := net.UDPAddrFromAddrPort(addr)
 
 	me := caller.LocalAddr().String()
 	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"

@@ -90,7 +90,7 @@ type report struct {
 	WindowStart, WindowSeconds, Concurrent float64
 	HotlineCPUSeconds                      float64
 	CPUPerCallSecondMS                     float64 // hotline CPU ms per call-second
-	RSSBeforeMB, RSSSteadyMB, RSSPerCallKB float64
+	RSSBeforeMB, RSSSteadyMB, RSSPerCallKB float64 // from VmRSS, whose "kB" are KiB: MiB and KiB
 
 	RTPSentPerCall, RTPReceivedPerCall, RTPLossPercent float64
 	// RTPSkippedPercent is the audio hotline skipped (timestamp jumps
@@ -186,7 +186,7 @@ func (r *report) writeText(w io.Writer) {
 	p("steady window", "%.1f s from t=%.1f s, %.0f concurrent calls", r.WindowSeconds, r.WindowStart, r.Concurrent)
 	p("hotline CPU", "%.2f s in the window = %.1f%% of one core; %.3f ms per call-second", r.HotlineCPUSeconds,
 		100*r.HotlineCPUSeconds/math.Max(r.WindowSeconds, 1e-9), r.CPUPerCallSecondMS)
-	p("hotline RSS", "%.1f MB before the first call, %.1f MB steady: %.1f KB per call", r.RSSBeforeMB, r.RSSSteadyMB, r.RSSPerCallKB)
+	p("hotline RSS", "%.1f MiB before the first call, %.1f MiB steady: %.1f KiB per call", r.RSSBeforeMB, r.RSSSteadyMB, r.RSSPerCallKB)
 	p("RTP per call", "%.0f sent, %.0f received, loss %.3f%% by sequence, %.1f%% skipped by hotline (timestamp jumps)", r.RTPSentPerCall, r.RTPReceivedPerCall, r.RTPLossPercent, r.RTPSkippedPercent)
 	p("RTP generator", "%d frames skipped (generator behind), %d send errors, %d stray packets", r.RTPSkipped, r.RTPSendErrors, r.RTPStray)
 	p("pacer lateness p50/p99/max", "%s / %s / ≤ %s ms (%.0f frames in the window, %.1f%% of those due)", fmtMS(r.PacerP50MS), fmtMS(r.PacerP99MS), fmtMS(r.PacerMaxMS), r.PacerFrames, r.PacerDuePercent)
@@ -204,7 +204,7 @@ func (r *report) writeText(w io.Writer) {
 }
 
 // markdownHeader and markdownRow are the table bench/README.md collects.
-const markdownHeader = "| mode | generator | calls | cps | hold | answered | refused | failed | no audio 2 s | INVITE→180 p50/p99/max | INVITE→200 p50/p99/max | window | concurrent | hotline CPU ms per call-s | hotline cores | RSS KB per call | RTP out / in per call | loss | hotline frames sent of due | pacer lateness p50/p99/max | GC cycles, mean / max pause | generator cores | other cores | load before → after |\n" +
+const markdownHeader = "| mode | generator | calls | cps | hold | answered | refused | failed | no audio 2 s | INVITE→180 p50/p99/max | INVITE→200 p50/p99/max | window | concurrent | hotline CPU ms per call-s | hotline cores | RSS KiB per call | RTP out / in per call | loss | hotline frames sent of due | pacer lateness p50/p99/max | GC cycles, mean / max pause | generator cores | other cores | load before → after |\n" +
 	"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
 
 func (r *report) markdownRow(cps float64, hold time.Duration) string {
