@@ -1,7 +1,9 @@
 package sip
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -204,6 +206,115 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 	ok := "SIP/2.0 200 OK\r\nVia: " + header(bye, "Via") + "\r\nFrom: " + header(bye, "From") + "\r\nTo: " + header(bye, "To") +
 		"\r\nCall-ID: rr-call\r\nCSeq: " + header(bye, "CSeq") + "\r\nContent-Length: 0\r\n\r\n"
 	if _, err := caller.WriteToUDP([]byte(ok), srv); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-hung; err != nil {
+		t.Fatalf("Hangup: %v", err)
+	}
+	c.Release()
+}
+
+// Over TCP the dialog keeps its transport: hotline's BYE goes back over
+// the phone's connection (the Contact names the connection's address),
+// not over UDP.
+func TestAnsweredCallOverTCPEndsWithHotlinesByeOverTCP(t *testing.T) {
+	answered := make(chan *InboundCall, 1)
+	addr, _ := phone(t, func(c *InboundCall) {
+		c.Ring()
+		if err := c.Answer(context.Background(), 31000); err != nil {
+			t.Errorf("Answer: %v", err)
+		}
+		answered <- c
+	})
+	conn, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rd := bufio.NewReader(conn)
+	read := func(what string) string {
+		t.Helper()
+		conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		var msg strings.Builder
+		length := 0
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				t.Fatalf("waiting for %s: %v", what, err)
+			}
+			msg.WriteString(line)
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Content-Length: "); ok {
+				length, _ = strconv.Atoi(v)
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		body := make([]byte, length)
+		if _, err := io.ReadFull(rd, body); err != nil {
+			t.Fatalf("body of %s: %v", what, err)
+		}
+		return msg.String() + string(body)
+	}
+	me := conn.LocalAddr().String()
+	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+	invite := "INVITE sip:100@" + addr.String() + ";transport=tcp SIP/2.0\r\n" +
+		"Via: SIP/2.0/TCP " + me + ";branch=z9hG4bK-tcp1\r\n" +
+		"From: <sip:13800138000@127.0.0.1>;tag=tcp-tag\r\nTo: <sip:100@127.0.0.1>\r\n" +
+		"Call-ID: tcp-call\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n" +
+		"Contact: <sip:13800138000@" + me + ";transport=tcp>\r\n" +
+		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
+	if _, err := conn.Write([]byte(invite)); err != nil {
+		t.Fatal(err)
+	}
+	var ok200 string
+	for ok200 == "" {
+		if res := read("the answer"); strings.HasPrefix(res, "SIP/2.0 200 ") {
+			ok200 = res
+		} else if !strings.HasPrefix(res, "SIP/2.0 1") {
+			t.Fatalf("unexpected message before the answer:\n%s", res)
+		}
+	}
+	if !strings.Contains(ok200, ";transport=tcp>") {
+		t.Errorf("200 OK over TCP without a TCP Contact:\n%s", ok200)
+	}
+	to := ""
+	for _, l := range strings.Split(ok200, "\r\n") {
+		if v, ok := strings.CutPrefix(l, "To: "); ok {
+			to = v
+		}
+	}
+	ack := "ACK sip:hotline@" + addr.String() + ";transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP " + me + ";branch=z9hG4bK-tcp2\r\n" +
+		"From: <sip:13800138000@127.0.0.1>;tag=tcp-tag\r\nTo: " + to + "\r\nCall-ID: tcp-call\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	if _, err := conn.Write([]byte(ack)); err != nil {
+		t.Fatal(err)
+	}
+	c := <-answered
+	hung := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hung <- c.Hangup(ctx)
+	}()
+	bye := read("hotline's BYE on the phone's connection")
+	if !strings.HasPrefix(bye, "BYE ") || !strings.Contains(bye, "Via: SIP/2.0/TCP ") || !strings.Contains(bye, "tag=tcp-tag") {
+		t.Fatalf("BYE is not for this dialog over TCP:\n%s", bye)
+	}
+	var via, from, toH, cseq string
+	for _, l := range strings.Split(bye, "\r\n") {
+		switch {
+		case strings.HasPrefix(l, "Via: "):
+			via = l
+		case strings.HasPrefix(l, "From: "):
+			from = l
+		case strings.HasPrefix(l, "To: "):
+			toH = l
+		case strings.HasPrefix(l, "CSeq: "):
+			cseq = l
+		}
+	}
+	res := "SIP/2.0 200 OK\r\n" + via + "\r\n" + from + "\r\n" + toH + "\r\nCall-ID: tcp-call\r\n" + cseq + "\r\nContent-Length: 0\r\n\r\n"
+	if _, err := conn.Write([]byte(res)); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-hung; err != nil {
