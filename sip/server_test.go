@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -94,6 +95,24 @@ func TestServerAnswersWhatItDoesNotServe(t *testing.T) {
 	}
 }
 
+// answeringServer is a Server that rings and answers every call; each
+// answered leg (ACK received) arrives on the channel.
+func answeringServer(t *testing.T) (netip.AddrPort, <-chan *InboundCall) {
+	t.Helper()
+	answered := make(chan *InboundCall, 1)
+	addr, _ := phone(t, func(c *InboundCall) {
+		c.Ring()
+		if err := c.Answer(context.Background(), 31000); err != nil {
+			t.Errorf("Answer: %v", err)
+		}
+		answered <- c
+	})
+	return addr, answered
+}
+
+// pcmuOffer is a phone's SDP offer of PCMU only.
+const pcmuOffer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+
 // The dialog outlives the INVITE's body and the phone's descriptive
 // headers (hotline keeps only what the dialog needs), so everything the
 // caller sees later must still be right: 180 and 200 echo the route set
@@ -105,18 +124,10 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer caller.Close()
-	answered := make(chan *InboundCall, 1)
-	addr, _ := phone(t, func(c *InboundCall) {
-		c.Ring()
-		if err := c.Answer(context.Background(), 31000); err != nil {
-			t.Errorf("Answer: %v", err)
-		}
-		answered <- c
-	})
+	addr, answered := answeringServer(t)
 	srv := net.UDPAddrFromAddrPort(addr)
 
 	me := caller.LocalAddr().String()
-	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
 	route := "<sip:127.0.0.1:" + strconv.Itoa(caller.LocalAddr().(*net.UDPAddr).Port) + ";lr;proxy=edge>"
 	invite := "INVITE sip:100@" + srv.String() + " SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bK-rr1\r\n" +
@@ -124,7 +135,7 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 		"From: <sip:13800138000@127.0.0.1>;tag=phone-tag\r\nTo: <sip:100@127.0.0.1>\r\n" +
 		"Call-ID: rr-call\r\nCSeq: 7 INVITE\r\nMax-Forwards: 70\r\n" +
 		"Contact: <sip:13800138000@" + me + ">\r\nUser-Agent: desk phone\r\nAllow: INVITE, ACK, BYE\r\n" +
-		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
+		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(pcmuOffer)) + "\r\n\r\n" + pcmuOffer
 	if _, err := caller.WriteToUDP([]byte(invite), srv); err != nil {
 		t.Fatal(err)
 	}
@@ -218,14 +229,7 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 // the phone's connection (the Contact names the connection's address),
 // not over UDP.
 func TestAnsweredCallOverTCPEndsWithHotlinesByeOverTCP(t *testing.T) {
-	answered := make(chan *InboundCall, 1)
-	addr, _ := phone(t, func(c *InboundCall) {
-		c.Ring()
-		if err := c.Answer(context.Background(), 31000); err != nil {
-			t.Errorf("Answer: %v", err)
-		}
-		answered <- c
-	})
+	addr, answered := answeringServer(t)
 	conn, err := net.Dial("tcp", addr.String())
 	if err != nil {
 		t.Fatal(err)
@@ -257,13 +261,12 @@ func TestAnsweredCallOverTCPEndsWithHotlinesByeOverTCP(t *testing.T) {
 		return msg.String() + string(body)
 	}
 	me := conn.LocalAddr().String()
-	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
 	invite := "INVITE sip:100@" + addr.String() + ";transport=tcp SIP/2.0\r\n" +
 		"Via: SIP/2.0/TCP " + me + ";branch=z9hG4bK-tcp1\r\n" +
 		"From: <sip:13800138000@127.0.0.1>;tag=tcp-tag\r\nTo: <sip:100@127.0.0.1>\r\n" +
 		"Call-ID: tcp-call\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n" +
 		"Contact: <sip:13800138000@" + me + ";transport=tcp>\r\n" +
-		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(sdp)) + "\r\n\r\n" + sdp
+		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(pcmuOffer)) + "\r\n\r\n" + pcmuOffer
 	if _, err := conn.Write([]byte(invite)); err != nil {
 		t.Fatal(err)
 	}
