@@ -48,6 +48,11 @@ type Media interface {
 	Start()
 	Play(ctx context.Context, clips ...[]byte) error
 	Loop(ctx context.Context, clips ...[]byte) error
+	// Begin starts a Play (loop false) or Loop and returns at once; the
+	// channel receives what Play or Loop would have returned. The flow
+	// waits for it in the same select as for keys, timers and agents,
+	// with no goroutine parked on the playback.
+	Begin(ctx context.Context, loop bool, clips ...[]byte) <-chan error
 	// Speech analysis (R9): a leg analyser fed with the audio received,
 	// and a conversation ticked every 20 ms on this leg.
 	Analyse(leg *analysis.LegAnalyser)

@@ -265,6 +265,17 @@ func (m *fakeMedia) Play(ctx context.Context, clips ...[]byte) error {
 	}
 	return ctx.Err()
 }
+func (m *fakeMedia) Begin(ctx context.Context, loop bool, clips ...[]byte) <-chan error {
+	result := make(chan error, 1)
+	go func() {
+		if loop {
+			result <- m.Loop(ctx, clips...)
+		} else {
+			result <- m.Play(ctx, clips...)
+		}
+	}()
+	return result
+}
 func (m *fakeMedia) Loop(ctx context.Context, clips ...[]byte) error {
 	<-ctx.Done()
 	return context.Cause(ctx)

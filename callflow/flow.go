@@ -356,8 +356,7 @@ func (c *call) promptEnded(joined, result string, n int) {
 func (c *call) playUntilKey(clips [][]byte) (byte, bool, error) {
 	pctx, stop := context.WithCancelCause(c.ctx)
 	defer stop(nil)
-	done := make(chan error, 1)
-	go func() { done <- c.media.Play(pctx, clips...) }()
+	done := c.media.Begin(pctx, false, clips...)
 	select {
 	case err := <-done:
 		return 0, false, err

@@ -287,14 +287,13 @@ func (c *call) whisper(r *ringing, queueName string) {
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-r.leg.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	_ = r.media.Play(ctx, clips...)
+	whisper := r.media.Begin(ctx, false, clips...)
+	select {
+	case <-whisper:
+	case <-r.leg.Done():
+		cancel()
+		<-whisper
+	}
 }
 
 // queueAudio plays to a waiting caller: the welcome with position and
@@ -395,11 +394,7 @@ func (a *queueAudio) run(ctx context.Context, entry *queue.Entry, q config.Queue
 // clock) or ctx; it reports whether the call goes on.
 func (c *call) musicUntil(ctx context.Context, due time.Time, music *prompts.Audio) bool {
 	mctx, stopMusic := context.WithCancel(ctx)
-	musicDone := make(chan struct{})
-	go func() {
-		defer close(musicDone)
-		_ = c.media.Loop(mctx, music.Payload(uint8(c.payloadType.Load())))
-	}()
+	musicDone := c.media.Begin(mctx, true, music.Payload(uint8(c.payloadType.Load())))
 	t := c.clock.NewTimer(due.Sub(c.clock.Now()))
 	select {
 	case <-t.C():

@@ -127,7 +127,7 @@ func (s *speech) handle(ev analysis.Event) {
 			// The caller hears a reassurance over the silent line; a Play
 			// takes the bridged leg's slots, the relay resumes after it.
 			if a := c.e.opts.Prompts.Get(prompts.QueueReassurance); a != nil {
-				go func() { _ = c.media.Play(c.ctx, a.Payload(uint8(c.payloadType.Load()))) }()
+				c.media.Begin(c.ctx, false, a.Payload(uint8(c.payloadType.Load())))
 			}
 		}
 		c.alertAgent(agent, "dead_air", fmt.Sprintf("通话已静音超过%d秒,请回应客户 (dead air over %d s: please speak to the caller)",

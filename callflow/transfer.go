@@ -331,15 +331,17 @@ func (c *call) confirmTarget(q config.Queue, target *ringing) string {
 	target.media.KeepDigits(true)
 
 	ctx, cancel := context.WithCancel(c.ctx)
-	whisperDone := make(chan struct{})
-	go func() {
-		defer close(whisperDone)
-		_ = target.media.Play(ctx, clips...)
+	whisper := target.media.Begin(ctx, false, clips...)
+	whisperOver := false
+	defer func() {
+		cancel()
+		if !whisperOver {
+			<-whisper // the target hears nothing more of it once we return
+		}
 	}()
-	defer func() { cancel(); <-whisperDone }()
 	// The answer window runs from the end of the whisper; a 1 pressed
 	// during it counts too.
-	played := whisperDone
+	played := whisper
 	var deadline <-chan time.Time
 	var timer Timer
 	defer func() {
@@ -353,7 +355,7 @@ func (c *call) confirmTarget(q config.Queue, target *ringing) string {
 		case k = <-target.media.Digits():
 		case k = <-target.leg.Digits():
 		case <-played:
-			played = nil
+			played, whisperOver = nil, true
 			timer = c.clock.NewTimer(q.TransferConfirmTimeout)
 			deadline = timer.C()
 			continue

@@ -521,7 +521,7 @@ func TestSkippedSlotsStillCountForAnalysis(t *testing.T) {
 
 func TestConversationHearsWhetherTheSessionPlays(t *testing.T) {
 	r := newSlotRig(t)
-	r.s.play = &player{clips: [][]byte{sharedClip}, done: make(chan struct{})}
+	r.s.play = &player{clips: [][]byte{sharedClip}, result: make(chan error, 1), unwatch: noUnwatch}
 	leg := analysis.NewLeg()
 	conv := analysis.NewConversation(leg, nil, analysis.WithDeadAirThreshold(time.Second))
 	r.s.Analyse(leg)

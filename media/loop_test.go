@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -277,10 +278,90 @@ func silenceFrame(v byte) []byte { return bytes.Repeat([]byte{v}, FrameSize) }
 
 // startPlayer installs a player as Play or Loop would, without blocking.
 func startPlayer(s *Session, loop bool, clips ...[]byte) *player {
-	pl := &player{clips: clips, loop: loop, done: make(chan struct{})}
+	pl := &player{clips: clips, loop: loop, result: make(chan error, 1), unwatch: noUnwatch}
 	pl.skipEmpty()
 	s.mu.Lock()
 	s.play = pl
 	s.mu.Unlock()
 	return pl
+}
+
+// noUnwatch stands for the AfterFunc stop of a player a test installs
+// without a context.
+func noUnwatch() bool { return false }
+
+// Begin starts a playback and returns at once: no goroutine waits for it,
+// so a call flow can wait for the prompt's end, a key press and a timer in
+// one select. The result comes once: nil after a prompt's last frame, the
+// cause when the context ends a loop, ErrClosed when the session closes.
+func TestBeginPlaysWithoutAGoroutineAndDeliversTheResultOnce(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		e := newTestEngine(t, tr, nil)
+		s := newTestSession(t, e)
+		p := newPeer(t)
+		s.Configure(p.addr(), PayloadPCMU, 0)
+		s.Start()
+		p.collect(2)
+
+		before := runtime.NumGoroutine()
+		prompt := s.Begin(context.Background(), false, clipOf(5, 1))
+		if n := runtime.NumGoroutine(); n > before {
+			t.Errorf("%d goroutines while a prompt plays, %d before: Begin must not start one", n, before)
+		}
+		heard := 0
+		for heard < 5 {
+			r, ok := p.read(time.Second)
+			if !ok {
+				t.Fatalf("heard %d prompt frames, want 5", heard)
+			}
+			if !isSilence(r.Payload, 0xFF) {
+				heard++
+			}
+		}
+		select {
+		case err := <-prompt:
+			if err != nil {
+				t.Errorf("prompt result %v, want nil", err)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("no result after the prompt's last frame")
+		}
+
+		cause := errors.New("an agent answered")
+		ctx, cancel := context.WithCancelCause(context.Background())
+		music := s.Begin(ctx, true, clipOf(2, 3))
+		select {
+		case err := <-music:
+			t.Fatalf("a loop ended by itself: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if err := <-s.Begin(context.Background(), false, clipOf(1, 1)); !errors.Is(err, ErrBusy) {
+			t.Errorf("Begin during a loop: %v, want ErrBusy", err)
+		}
+		cancel(cause)
+		select {
+		case err := <-music:
+			if !errors.Is(err, cause) {
+				t.Errorf("loop result %v, want the cause", err)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("no result after the loop's context ended")
+		}
+		select {
+		case err := <-music:
+			t.Errorf("a second result: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+
+		last := s.Begin(context.Background(), true, clipOf(2, 5))
+		s.Close()
+		select {
+		case err := <-last:
+			if !errors.Is(err, ErrClosed) {
+				t.Errorf("loop on a closing session: %v, want ErrClosed", err)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("no result after Close")
+		}
+	})
 }

@@ -307,7 +307,7 @@ func (p *pacer) sendFrame(s *Session, due int64) (ended bool) {
 		obs.Observe(float64(p.e.now()-due) / float64(time.Second))
 	}
 	if finished != nil {
-		close(finished.done)
+		finished.end(nil)
 	}
 	if s.analysisOn.Load() {
 		p.analyse(s, playing)

@@ -31,7 +31,7 @@ func offlineSession(e *Engine, playing bool) *Session {
 	s := newSession(e, "bench", nil, 0)
 	s.Configure(netip.AddrPortFrom(loopback, 9), PayloadPCMU, 101)
 	if playing {
-		s.play = &player{clips: [][]byte{sharedClip}, done: make(chan struct{})}
+		s.play = &player{clips: [][]byte{sharedClip}, result: make(chan error, 1), unwatch: noUnwatch}
 	}
 	return s
 }
@@ -100,7 +100,7 @@ func TestSendingAFrameAllocatesNothing(t *testing.T) {
 	s := newTestSession(t, e)
 	sink := newPeer(t)
 	s.Configure(sink.addr(), PayloadPCMU, 101)
-	s.play = &player{clips: [][]byte{make([]byte, 1<<20)}, done: make(chan struct{})}
+	s.play = &player{clips: [][]byte{make([]byte, 1<<20)}, result: make(chan error, 1), unwatch: noUnwatch}
 	p := newPacer(e, directSender{})
 	if a := testing.AllocsPerRun(1000, func() { p.sendFrame(s, e.now()) }); a != 0 {
 		t.Errorf("%v allocations per frame", a)
@@ -128,7 +128,7 @@ func BenchmarkSendFrame(b *testing.B) {
 	s := newTestSession(b, e)
 	sink := newPeer(b)
 	s.Configure(sink.addr(), PayloadPCMU, 101)
-	s.play = &player{clips: [][]byte{sharedClip}, done: make(chan struct{})}
+	s.play = &player{clips: [][]byte{sharedClip}, result: make(chan error, 1), unwatch: noUnwatch}
 	p := newPacer(e, directSender{})
 	b.ReportAllocs()
 	for b.Loop() {
@@ -141,7 +141,7 @@ func BenchmarkSendFrame(b *testing.B) {
 func BenchmarkBuildFrame(b *testing.B) {
 	e := newTestEngine(b, TransportPortPerCall, nil)
 	s := offlineSession(e, false)
-	s.play = &player{clips: [][]byte{sharedClip}, done: make(chan struct{})}
+	s.play = &player{clips: [][]byte{sharedClip}, result: make(chan error, 1), unwatch: noUnwatch}
 	p := newPacer(e, &nullSender{})
 	b.ReportAllocs()
 	for b.Loop() {

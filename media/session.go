@@ -296,47 +296,62 @@ func (s *Session) Loop(ctx context.Context, clips ...[]byte) error {
 	return s.playback(ctx, true, clips)
 }
 
-// playback is Play (loop false) and Loop (loop true).
+// playback is Play (loop false) and Loop (loop true): Begin, then wait.
 func (s *Session) playback(ctx context.Context, loop bool, clips [][]byte) error {
+	return <-s.Begin(ctx, loop, clips...)
+}
+
+// Begin starts clips as Play (loop false) or Loop (loop true) does, under
+// the same rules, and returns at once. The channel receives, once, what
+// Play or Loop would have returned: nil after the last frame went out (never
+// for a loop), context.Cause(ctx) when ctx ends first, ErrClosed when the
+// session closes; ErrBusy, ErrClosed or nil (nothing to play) at once when
+// the playback does not start. It is buffered, so a result nobody reads is
+// not a leak.
+//
+// No goroutine waits on the playback: the pacer, Close or ctx's
+// context.AfterFunc delivers the result. A call flow plays a prompt and
+// waits for a key press, a timer or an agent in one select on its own
+// goroutine.
+func (s *Session) Begin(ctx context.Context, loop bool, clips ...[]byte) <-chan error {
+	result := make(chan error, 1)
 	if ctx.Err() != nil {
-		return context.Cause(ctx)
+		result <- context.Cause(ctx)
+		return result
 	}
-	pl := &player{clips: clips, loop: loop, done: make(chan struct{})}
+	pl := &player{clips: clips, loop: loop, result: result}
 	pl.skipEmpty()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	switch {
 	case s.closed:
-		s.mu.Unlock()
-		return ErrClosed
+		result <- ErrClosed
+		return result
 	case s.play != nil:
-		s.mu.Unlock()
-		return ErrBusy
+		result <- ErrBusy
+		return result
 	case pl.clip == len(pl.clips):
-		s.mu.Unlock()
-		return nil // nothing to play
+		result <- nil // nothing to play
+		return result
 	}
 	s.play = pl
 	s.marker = true // a new talkspurt (RFC 3551 §4.1)
-	s.mu.Unlock()
-
-	select {
-	case <-pl.done: // never closed for a loop
-		return nil
-	case <-ctx.Done():
+	// Registered under the lock, so the pacer or Close, ending the
+	// playback, always finds unwatch set. Should ctx be done already, f
+	// runs on a goroutine of its own and waits for the lock.
+	pl.unwatch = context.AfterFunc(ctx, func() {
 		if s.stopPlay(pl) {
-			return context.Cause(ctx)
+			pl.result <- context.Cause(ctx)
 		}
-		// Either the last frame went out while ctx ended, or Close took
-		// the player away.
-		select {
-		case <-pl.done:
-			return nil
-		case <-s.closedCh:
-			return ErrClosed
-		}
-	case <-s.closedCh:
-		return ErrClosed
-	}
+	})
+	return result
+}
+
+// end delivers the result of a playback that the pacer (err nil) or Close
+// (ErrClosed) took away from its session, and lets go of its context.
+func (pl *player) end(err error) {
+	pl.unwatch()
+	pl.result <- err
 }
 
 // stopPlay removes pl if it is still playing and reports whether it did.
@@ -444,10 +459,14 @@ func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true // from here the pacer sends nothing more
+		pl := s.play
 		s.play = nil
 		s.tailSet = false
 		br := s.bridge
 		s.mu.Unlock()
+		if pl != nil {
+			pl.end(ErrClosed)
+		}
 		if br != nil {
 			br.Close() // the other leg goes back to silence
 		}
@@ -480,7 +499,11 @@ type player struct {
 	clip  int  // current clip
 	off   int  // offset of the next frame in it
 	loop  bool // Loop: wrap around, join clips byte to byte
-	done  chan struct{}
+	// result receives how the playback ended, from whichever of the
+	// pacer, Close and ctx's AfterFunc takes it off the session (under
+	// the session lock, so exactly one does).
+	result  chan error
+	unwatch func() bool // stops ctx's AfterFunc
 }
 
 // skipEmpty moves past exhausted and empty clips.

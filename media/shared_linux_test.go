@@ -191,7 +191,7 @@ func BenchmarkSendBatch(b *testing.B) {
 				}
 			}
 			for _, s := range ss {
-				s.play = &player{clips: [][]byte{sharedClip}, done: make(chan struct{})}
+				s.play = &player{clips: [][]byte{sharedClip}, result: make(chan error, 1), unwatch: noUnwatch}
 			}
 			now := int64(0)
 			b.ReportAllocs()

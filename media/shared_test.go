@@ -488,7 +488,7 @@ func TestSharedSendPathAllocatesNothing(t *testing.T) {
 	var ss []*Session
 	for range 3 {
 		s := offlineSharedSession(e, k, sink.addr())
-		s.play = &player{clips: [][]byte{sharedClip}, done: make(chan struct{})}
+		s.play = &player{clips: [][]byte{sharedClip}, result: make(chan error, 1), unwatch: noUnwatch}
 		ss = append(ss, s)
 	}
 	if a := testing.AllocsPerRun(200, func() {
