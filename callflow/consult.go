@@ -74,15 +74,11 @@ func (e *Engine) runConsultation(ic *sip.InboundCall) {
 	c.unrecorded, c.shownAs = true, name
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	defer c.cancel(nil)
-	go func() {
-		select {
-		case <-ic.Done():
-			c.cancel(ErrCallerHungUp)
-		case <-e.stopping.Done():
-			c.cancel(ErrShutdown)
-		case <-c.ctx.Done():
-		}
-	}()
+	// As for a customer's call (see call.watch): functions, not a
+	// goroutine parked for the whole consultation.
+	ic.OnEnd(func() { c.cancel(ErrCallerHungUp) })
+	unwatchShutdown := context.AfterFunc(e.stopping, func() { c.cancel(ErrShutdown) })
+	defer unwatchShutdown()
 	if err := ic.Ring(); err != nil {
 		return
 	}

@@ -40,13 +40,7 @@ func (e *Engine) runFeature(c *sip.InboundCall) {
 	defer m.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() {
-		select {
-		case <-c.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	c.OnEnd(cancel) // the phone hung up: stop answering or playing
 	if err := c.Answer(ctx, m.LocalPort()); err != nil {
 		return
 	}
