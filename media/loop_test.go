@@ -24,11 +24,7 @@ func TestLoopRepeatsClipsBackToBackWithoutSilence(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				e := newTestEngine(t, tr, nil)
-				s := newTestSession(t, e)
-				p := newPeer(t)
-				s.Configure(p.addr(), PayloadPCMU, 0)
-				s.Start()
-				p.collect(2)
+				s, p := sendingToPeer(t, e)
 
 				cause := errors.New("agent answered")
 				ctx, cancel := context.WithCancelCause(context.Background())
@@ -286,6 +282,41 @@ func startPlayer(s *Session, loop bool, clips ...[]byte) *player {
 	return pl
 }
 
+// sendingToPeer is a started PCMU session sending to a new peer, which has
+// heard its first two (silence) frames.
+func sendingToPeer(t *testing.T, e *Engine) (*Session, *peer) {
+	t.Helper()
+	s := newTestSession(t, e)
+	p := newPeer(t)
+	s.Configure(p.addr(), PayloadPCMU, 0)
+	s.Start()
+	p.collect(2)
+	return s, p
+}
+
+// resultWithin waits up to a second for a playback's result, which is
+// due after what happened.
+func resultWithin(t *testing.T, result <-chan error, after string) error {
+	t.Helper()
+	select {
+	case err := <-result:
+		return err
+	case <-time.After(time.Second):
+		t.Fatalf("no playback result after %s", after)
+		return nil
+	}
+}
+
+// noResultFor fails if a playback's result comes within d.
+func noResultFor(t *testing.T, result <-chan error, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case err := <-result:
+		t.Errorf("%s: %v", what, err)
+	case <-time.After(d):
+	}
+}
+
 // noUnwatch stands for the AfterFunc stop of a player a test installs
 // without a context.
 func noUnwatch() bool { return false }
@@ -297,11 +328,7 @@ func noUnwatch() bool { return false }
 func TestBeginPlaysWithoutAGoroutineAndDeliversTheResultOnce(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr Transport) {
 		e := newTestEngine(t, tr, nil)
-		s := newTestSession(t, e)
-		p := newPeer(t)
-		s.Configure(p.addr(), PayloadPCMU, 0)
-		s.Start()
-		p.collect(2)
+		s, p := sendingToPeer(t, e)
 
 		before := runtime.NumGoroutine()
 		prompt := s.Begin(context.Background(), false, clipOf(5, 1))
@@ -318,50 +345,27 @@ func TestBeginPlaysWithoutAGoroutineAndDeliversTheResultOnce(t *testing.T) {
 				heard++
 			}
 		}
-		select {
-		case err := <-prompt:
-			if err != nil {
-				t.Errorf("prompt result %v, want nil", err)
-			}
-		case <-time.After(time.Second):
-			t.Fatal("no result after the prompt's last frame")
+		if err := resultWithin(t, prompt, "the prompt's last frame"); err != nil {
+			t.Errorf("prompt result %v, want nil", err)
 		}
 
 		cause := errors.New("an agent answered")
 		ctx, cancel := context.WithCancelCause(context.Background())
 		music := s.Begin(ctx, true, clipOf(2, 3))
-		select {
-		case err := <-music:
-			t.Fatalf("a loop ended by itself: %v", err)
-		case <-time.After(100 * time.Millisecond):
-		}
+		noResultFor(t, music, 100*time.Millisecond, "a loop ended by itself")
 		if err := <-s.Begin(context.Background(), false, clipOf(1, 1)); !errors.Is(err, ErrBusy) {
 			t.Errorf("Begin during a loop: %v, want ErrBusy", err)
 		}
 		cancel(cause)
-		select {
-		case err := <-music:
-			if !errors.Is(err, cause) {
-				t.Errorf("loop result %v, want the cause", err)
-			}
-		case <-time.After(time.Second):
-			t.Fatal("no result after the loop's context ended")
+		if err := resultWithin(t, music, "the loop's context ended"); !errors.Is(err, cause) {
+			t.Errorf("loop result %v, want the cause", err)
 		}
-		select {
-		case err := <-music:
-			t.Errorf("a second result: %v", err)
-		case <-time.After(50 * time.Millisecond):
-		}
+		noResultFor(t, music, 50*time.Millisecond, "a second result")
 
 		last := s.Begin(context.Background(), true, clipOf(2, 5))
 		s.Close()
-		select {
-		case err := <-last:
-			if !errors.Is(err, ErrClosed) {
-				t.Errorf("loop on a closing session: %v, want ErrClosed", err)
-			}
-		case <-time.After(time.Second):
-			t.Fatal("no result after Close")
+		if err := resultWithin(t, last, "Close"); !errors.Is(err, ErrClosed) {
+			t.Errorf("loop on a closing session: %v, want ErrClosed", err)
 		}
 	})
 }

@@ -110,6 +110,35 @@ func answeringServer(t *testing.T) (netip.AddrPort, <-chan *InboundCall) {
 	return addr, answered
 }
 
+// headerValue is the value of msg's first header called name ("" if none).
+func headerValue(msg, name string) string {
+	for _, l := range strings.Split(msg, "\r\n") {
+		if v, ok := strings.CutPrefix(l, name+": "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// okTo is a phone's 200 OK to req (hotline's BYE).
+func okTo(req string) string {
+	return "SIP/2.0 200 OK\r\nVia: " + headerValue(req, "Via") + "\r\nFrom: " + headerValue(req, "From") +
+		"\r\nTo: " + headerValue(req, "To") + "\r\nCall-ID: " + headerValue(req, "Call-ID") +
+		"\r\nCSeq: " + headerValue(req, "CSeq") + "\r\nContent-Length: 0\r\n\r\n"
+}
+
+// hangUpAside sends hotline's BYE from a goroutine, so the test can play
+// the phone that answers it; the channel gets Hangup's result.
+func hangUpAside(c *InboundCall) <-chan error {
+	hung := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hung <- c.Hangup(ctx)
+	}()
+	return hung
+}
+
 // pcmuOffer is a phone's SDP offer of PCMU only.
 const pcmuOffer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
 
@@ -149,24 +178,16 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 		}
 		return string(buf[:n])
 	}
-	header := func(msg, name string) string {
-		for _, l := range strings.Split(msg, "\r\n") {
-			if v, ok := strings.CutPrefix(l, name+": "); ok {
-				return v
-			}
-		}
-		return ""
-	}
 	var ok200 string
 	for ok200 == "" {
 		res := read("the answer")
 		switch {
 		case strings.HasPrefix(res, "SIP/2.0 100 "):
 		case strings.HasPrefix(res, "SIP/2.0 180 "), strings.HasPrefix(res, "SIP/2.0 200 "):
-			if got := header(res, "Record-Route"); got != route {
+			if got := headerValue(res, "Record-Route"); got != route {
 				t.Errorf("%s Record-Route = %q, want %q", res[:12], got, route)
 			}
-			if got := header(res, "From"); !strings.Contains(got, "tag=phone-tag") {
+			if got := headerValue(res, "From"); !strings.Contains(got, "tag=phone-tag") {
 				t.Errorf("%s From = %q, want the phone's tag", res[:12], got)
 			}
 			if strings.HasPrefix(res, "SIP/2.0 200 ") {
@@ -176,11 +197,11 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 			t.Fatalf("unexpected message before the answer:\n%s", res)
 		}
 	}
-	if got, want := header(ok200, "Contact"), "<sip:hotline@"+srv.String()+">"; got != want {
+	if got, want := headerValue(ok200, "Contact"), "<sip:hotline@"+srv.String()+">"; got != want {
 		t.Errorf("200 OK Contact = %q, want %q", got, want)
 	}
-	to := header(ok200, "To")
-	if !strings.Contains(to, ";tag=") || header(ok200, "CSeq") != "7 INVITE" || header(ok200, "Call-ID") != "rr-call" {
+	to := headerValue(ok200, "To")
+	if !strings.Contains(to, ";tag=") || headerValue(ok200, "CSeq") != "7 INVITE" || headerValue(ok200, "Call-ID") != "rr-call" {
 		t.Fatalf("200 OK names another dialog:\n%s", ok200)
 	}
 	ack := "ACK sip:100@" + srv.String() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + me + ";branch=z9hG4bK-rr2\r\n" +
@@ -192,31 +213,24 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 	if c.PhoneTag() != "phone-tag" {
 		t.Errorf("PhoneTag = %q, want phone-tag", c.PhoneTag())
 	}
-	hung := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hung <- c.Hangup(ctx)
-	}()
+	hung := hangUpAside(c)
 	bye := read("hotline's BYE")
 	if !strings.HasPrefix(bye, "BYE sip:13800138000@"+me+" SIP/2.0") {
 		t.Fatalf("BYE to the wrong target:\n%s", bye)
 	}
-	if got := header(bye, "Route"); got != route {
+	if got := headerValue(bye, "Route"); got != route {
 		t.Errorf("BYE Route = %q, want the Record-Route %q", got, route)
 	}
-	if got := header(bye, "To"); !strings.Contains(got, "tag=phone-tag") {
+	if got := headerValue(bye, "To"); !strings.Contains(got, "tag=phone-tag") {
 		t.Errorf("BYE To = %q, want the phone's tag", got)
 	}
-	if got := header(bye, "From"); got != to {
+	if got := headerValue(bye, "From"); got != to {
 		t.Errorf("BYE From = %q, want hotline's side of the dialog %q", got, to)
 	}
-	if header(bye, "Call-ID") != "rr-call" {
-		t.Errorf("BYE Call-ID = %q", header(bye, "Call-ID"))
+	if headerValue(bye, "Call-ID") != "rr-call" {
+		t.Errorf("BYE Call-ID = %q", headerValue(bye, "Call-ID"))
 	}
-	ok := "SIP/2.0 200 OK\r\nVia: " + header(bye, "Via") + "\r\nFrom: " + header(bye, "From") + "\r\nTo: " + header(bye, "To") +
-		"\r\nCall-ID: rr-call\r\nCSeq: " + header(bye, "CSeq") + "\r\nContent-Length: 0\r\n\r\n"
-	if _, err := caller.WriteToUDP([]byte(ok), srv); err != nil {
+	if _, err := caller.WriteToUDP([]byte(okTo(bye)), srv); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-hung; err != nil {
@@ -281,43 +295,19 @@ func TestAnsweredCallOverTCPEndsWithHotlinesByeOverTCP(t *testing.T) {
 	if !strings.Contains(ok200, ";transport=tcp>") {
 		t.Errorf("200 OK over TCP without a TCP Contact:\n%s", ok200)
 	}
-	to := ""
-	for _, l := range strings.Split(ok200, "\r\n") {
-		if v, ok := strings.CutPrefix(l, "To: "); ok {
-			to = v
-		}
-	}
+	to := headerValue(ok200, "To")
 	ack := "ACK sip:hotline@" + addr.String() + ";transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP " + me + ";branch=z9hG4bK-tcp2\r\n" +
 		"From: <sip:13800138000@127.0.0.1>;tag=tcp-tag\r\nTo: " + to + "\r\nCall-ID: tcp-call\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
 	if _, err := conn.Write([]byte(ack)); err != nil {
 		t.Fatal(err)
 	}
 	c := <-answered
-	hung := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hung <- c.Hangup(ctx)
-	}()
+	hung := hangUpAside(c)
 	bye := read("hotline's BYE on the phone's connection")
 	if !strings.HasPrefix(bye, "BYE ") || !strings.Contains(bye, "Via: SIP/2.0/TCP ") || !strings.Contains(bye, "tag=tcp-tag") {
 		t.Fatalf("BYE is not for this dialog over TCP:\n%s", bye)
 	}
-	var via, from, toH, cseq string
-	for _, l := range strings.Split(bye, "\r\n") {
-		switch {
-		case strings.HasPrefix(l, "Via: "):
-			via = l
-		case strings.HasPrefix(l, "From: "):
-			from = l
-		case strings.HasPrefix(l, "To: "):
-			toH = l
-		case strings.HasPrefix(l, "CSeq: "):
-			cseq = l
-		}
-	}
-	res := "SIP/2.0 200 OK\r\n" + via + "\r\n" + from + "\r\n" + toH + "\r\nCall-ID: tcp-call\r\n" + cseq + "\r\nContent-Length: 0\r\n\r\n"
-	if _, err := conn.Write([]byte(res)); err != nil {
+	if _, err := conn.Write([]byte(okTo(bye))); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-hung; err != nil {
