@@ -54,6 +54,9 @@ type InboundCall struct {
 	phoneTag string
 	tx       sip.ServerTransaction
 	dlg      *sipgo.DialogServerSession
+	// invite is the INVITE as parsed, which sipgo's transaction holds;
+	// Answer empties it (releaseInvite) and drops it.
+	invite *sip.Request
 
 	final       chan struct{} // closed once a final response went out
 	finalOnce   sync.Once
@@ -91,7 +94,7 @@ func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, dlg *
 		Transport: strings.ToUpper(req.Transport()),
 		Offer:     off,
 		Arrived:   time.Now(),
-		srv:       s, phoneTag: phoneTag, tx: tx, dlg: dlg,
+		srv:       s, phoneTag: phoneTag, tx: tx, dlg: dlg, invite: req,
 		final:     make(chan struct{}),
 		done:      make(chan struct{}),
 		digits:    make(chan byte, 32),
@@ -263,6 +266,11 @@ func (c *InboundCall) Answer(ctx context.Context, mediaPort int) error {
 	if err != nil && !strings.Contains(err.Error(), "No ACK") {
 		return c.txError("200 OK", err)
 	}
+	c.mu.Lock()
+	invite := c.invite
+	c.invite = nil
+	c.mu.Unlock()
+	releaseInvite(invite)
 	c.srv.stats.countResponse(200)
 	c.mu.Lock()
 	c.answered = true

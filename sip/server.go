@@ -441,6 +441,29 @@ func dialogRequest(req *sip.Request) *sip.Request {
 	return d
 }
 
+// releaseInvite empties an answered INVITE that sipgo's server transaction
+// still holds. RFC 6026 section 7.1 keeps the transaction of an INVITE
+// answered with a 2xx in "Accepted" for Timer L (64*T1, 32 s) to absorb
+// the INVITE's retransmissions. In that state the transaction matches them
+// by its key and the request's method and reads nothing else of the INVITE;
+// 487 to a CANCEL, the only response it builds from the INVITE, is over
+// with the 2xx. The dialog has its own copy of what it needs
+// (dialogRequest). So the SDP body, the Request-URI and the parsed headers
+// (about 2 KiB) need not wait 32 s per call: at 400 calls a second that is
+// 12,800 INVITEs. The method stays, and nothing is replaced, only removed.
+func releaseInvite(req *sip.Request) {
+	if req == nil {
+		return
+	}
+	req.SetBody(nil)
+	// Removing the first header each time leaves in the slice's spare
+	// capacity only copies of the last header's pointer.
+	for hs := req.Headers(); len(hs) > 0; hs = req.Headers() {
+		req.RemoveHeader(hs[0].Name())
+	}
+	req.Recipient = sip.Uri{}
+}
+
 func (s *Server) rejectOffer(req *sip.Request, tx sip.ServerTransaction, err error) {
 	s.log.Info("offer refused", "call_id", callIDOf(req), "error", err)
 	switch {

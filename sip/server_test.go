@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // startTestServer runs a Server on a loopback port; calls are refused with
@@ -212,6 +214,19 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 	c := <-answered
 	if c.PhoneTag() != "phone-tag" {
 		t.Errorf("PhoneTag = %q, want phone-tag", c.PhoneTag())
+	}
+	// Answered, the INVITE the transaction keeps for Timer L is emptied; a
+	// late retransmission of it is still absorbed by the transaction: no
+	// second call (482) and no response.
+	if held := c.tx.(*sip.ServerTx).Origin(); len(held.Headers()) != 0 || held.Body() != nil || held.Method != sip.INVITE {
+		t.Errorf("the answered INVITE still holds %d headers and %d bytes of body (method %s)", len(held.Headers()), len(held.Body()), held.Method)
+	}
+	if _, err := caller.WriteToUDP([]byte(invite), srv); err != nil {
+		t.Fatal(err)
+	}
+	caller.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _, err := caller.ReadFromUDP(make([]byte, 4096)); err == nil {
+		t.Fatalf("hotline answered a retransmitted INVITE of an answered call (%d bytes)", n)
 	}
 	hung := hangUpAside(c)
 	bye := read("hotline's BYE")
