@@ -165,6 +165,11 @@ type Limits struct {
 	MaxCalls int `yaml:"max_calls"`
 	// RetryAfter is what the 503 asks callers' equipment to wait.
 	RetryAfter time.Duration `yaml:"retry_after"`
+	// MaxMediaLateness is the send lateness the calls up are kept within:
+	// while more than 1 % of the audio frames of the last 2 s left later
+	// than this (or were skipped), a new call is refused at once with 503
+	// and Retry-After. 0 = not judged.
+	MaxMediaLateness time.Duration `yaml:"max_media_lateness"`
 }
 
 // Database configures where call records are kept (R6).

@@ -400,8 +400,9 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			"transport":          d.str(&c.RTP.Transport),
 		}),
 		"limits": d.section(map[string]handler{
-			"max_calls":   d.integer(&c.Limits.MaxCalls),
-			"retry_after": d.duration(&c.Limits.RetryAfter),
+			"max_calls":          d.integer(&c.Limits.MaxCalls),
+			"retry_after":        d.duration(&c.Limits.RetryAfter),
+			"max_media_lateness": d.duration(&c.Limits.MaxMediaLateness),
 		}),
 		"prompts": func(path string, line int, v *yaml.Node) { d.prompts(path, line, v, c) },
 		"database": d.section(map[string]handler{

@@ -171,6 +171,9 @@ func (d *decoder) validate(c *Config) {
 	if ok("limits.retry_after") && (c.Limits.RetryAfter < time.Second || c.Limits.RetryAfter%time.Second != 0) {
 		d.report("limits.retry_after", nil, "must be whole seconds, at least 1s (Retry-After counts seconds), got %s", c.Limits.RetryAfter)
 	}
+	if ok("limits.max_media_lateness") && c.Limits.MaxMediaLateness != 0 && c.Limits.MaxMediaLateness < time.Millisecond {
+		d.report("limits.max_media_lateness", nil, "must be 0 (not judged) or at least 1ms, got %s", c.Limits.MaxMediaLateness)
+	}
 	if ok("rtp.inactivity_timeout") && c.RTP.InactivityTimeout <= 0 {
 		d.report("rtp.inactivity_timeout", nil, "must be positive, got %s", c.RTP.InactivityTimeout)
 	}

@@ -44,6 +44,10 @@ type EngineConfig struct {
 	// time minus due time). It is called from the pacer for every frame and
 	// must not allocate; prometheus histograms do not.
 	Lateness prometheus.Observer
+	// LateBar is the send lateness past which a frame counts as late for
+	// Engine.Lateness, which judges overload by it (more than 1 % of the
+	// last LateWindow's frames later than LateBar); 0 judges nothing.
+	LateBar time.Duration
 	// Logger receives debug and warning logs; nil discards them.
 	Logger *slog.Logger
 	// PacerShards is the number of pacer loops; a call's legs go to the
@@ -110,6 +114,9 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	if cfg.InactivityTimeout < 0 {
 		return nil, fmt.Errorf("media: negative InactivityTimeout %v", cfg.InactivityTimeout)
 	}
+	if cfg.LateBar < 0 {
+		return nil, fmt.Errorf("media: negative LateBar %v", cfg.LateBar)
+	}
 	if cfg.Transport != TransportPortPerCall && cfg.Transport != TransportShared {
 		return nil, fmt.Errorf("media: %v: %w", cfg.Transport, ErrUnknownTransport)
 	}
@@ -167,11 +174,12 @@ func (e *Engine) openShared(shards int) error {
 			return fail(err)
 		}
 		e.socks = append(e.socks, k)
-		snd, err := newBatchSender(k.conn, e.cfg.Lateness, e.now)
+		p := newPacer(e, nil)
+		snd, err := newBatchSender(k.conn, p.late, e.now)
 		if err != nil {
 			return fail(err)
 		}
-		p := newPacer(e, snd)
+		p.snd = snd
 		p.senderObserves = true
 		p.rx = k
 		e.pacers = append(e.pacers, p)

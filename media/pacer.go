@@ -83,6 +83,9 @@ type pacer struct {
 	nextInactivity int64
 
 	sent, skipped, sendErrors atomic.Uint64
+	// late counts the frames sent and skipped, and the late ones, for
+	// Engine.Lateness; it passes each lateness on to the histogram.
+	late *lateMeter
 
 	stop chan struct{}
 	done chan struct{}
@@ -96,7 +99,7 @@ type pacedSession struct {
 }
 
 func newPacer(e *Engine, snd sender) *pacer {
-	return &pacer{e: e, snd: snd, stop: make(chan struct{}), done: make(chan struct{})}
+	return &pacer{e: e, snd: snd, late: newLateMeter(e.cfg.Lateness, e.cfg.LateBar), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // join hands a started session to the pacer loop.
@@ -167,6 +170,7 @@ func (p *pacer) tick(now int64) {
 		i++
 	}
 	p.flush()
+	p.late.fold(now)
 	if now >= p.nextInactivity {
 		p.nextInactivity = now + int64(inactivityEvery)
 		p.checkInactivity(now)
@@ -205,6 +209,7 @@ func (p *pacer) service(s *Session, now int64) {
 		due += n * frameNanos
 		s.ts += uint32(n) * FrameSize
 		p.skipped.Add(uint64(n))
+		p.late.skip(uint64(n))
 		// The skipped slots still passed for the analysers: dead air and
 		// silence are measured in slots, so they must not shrink when the
 		// pacer is overloaded.
@@ -301,10 +306,10 @@ func (p *pacer) sendFrame(s *Session, due int64) (ended bool) {
 	}
 	s.mu.Unlock()
 
-	if obs := p.e.cfg.Lateness; obs != nil && sent && !p.senderObserves {
+	if sent && !p.senderObserves {
 		// Measured after the write, so the time spent sending the frames
 		// before this one in the tick counts too.
-		obs.Observe(float64(p.e.now()-due) / float64(time.Second))
+		p.late.Observe(float64(p.e.now()-due) / float64(time.Second))
 	}
 	if finished != nil {
 		finished.end(nil)

@@ -121,6 +121,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		BindIP: bindIP, PortMin: cfg.RTP.PortMin, PortMax: cfg.RTP.PortMax, Transport: transport,
 		InactivityTimeout: cfg.RTP.InactivityTimeout,
 		Lateness:          rec.PacerLateness(),
+		LateBar:           cfg.Limits.MaxMediaLateness,
 		Logger:            log,
 	})
 	if err != nil {
@@ -178,12 +179,18 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		Listen: cfg.SIP.Listen, Advertise: advertise, UserAgent: "hotline/" + version,
 		Logger: log, Registrar: registrar,
 		OnInvite: func(c *sip.InboundCall) { flow.HandleInvite(c) },
-		// Past limits.max_calls new calls are refused at once, so the
+		// Past limits.max_calls, or while the media engine misses
+		// limits.max_media_lateness, new calls are refused at once, so the
 		// calls already up keep their audio and R1 holds for every call
-		// accepted.
+		// accepted. The second needs no capacity figure from the
+		// operator: it is what the machine, with whatever else runs on
+		// it, manages at the moment.
 		Admit: func() error {
 			if max := cfg.Limits.MaxCalls; max > 0 && flow.Active() >= max {
 				return fmt.Errorf("at capacity: %d calls in progress", flow.Active())
+			}
+			if late := mediaEngine.Lateness(); late.Overloaded() {
+				return fmt.Errorf("audio behind: %s", late)
 			}
 			return nil
 		},
@@ -325,7 +332,7 @@ func registerReadouts(reg prometheus.Registerer, s *sip.Server, m *media.Engine,
 		func() float64 { return float64(st.DroppedDatagrams.Load()) })
 	metrics.CounterFunc(reg, "hotline_sip_malformed_requests_total", "Malformed SIP requests answered with 400.",
 		func() float64 { return float64(st.MalformedRequests.Load()) })
-	metrics.CounterFunc(reg, "hotline_calls_refused_overload_total", "New calls refused with 503 and Retry-After because the server was at capacity (limits.max_calls).",
+	metrics.CounterFunc(reg, "hotline_calls_refused_overload_total", "New calls refused with 503 and Retry-After because the server was at capacity (limits.max_calls) or its audio was behind (limits.max_media_lateness).",
 		func() float64 { return float64(st.OverloadRefused.Load()) })
 	metrics.CounterFunc(reg, "hotline_rtp_packets_sent_total", "RTP packets sent to callers.",
 		func() float64 { return float64(m.Stats().PacketsSent) })

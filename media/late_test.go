@@ -1,0 +1,166 @@
+package media
+
+import (
+	"testing"
+	"time"
+)
+
+// observeFrames feeds a meter n frames, late of them past its bar, as the
+// senders of one tick would, and folds them at now.
+func observeFrames(m *lateMeter, now time.Duration, n, late int) {
+	for i := range n {
+		lateness := 0.004
+		if i < late {
+			lateness = m.bar + 0.001
+		}
+		m.Observe(lateness)
+	}
+	m.fold(int64(now))
+}
+
+// ticks feeds a meter a tick every 10 ms from `from` to `to` (excluded),
+// each with n frames of which late are past the bar.
+func ticks(m *lateMeter, from, to time.Duration, n, late int) {
+	for at := from; at < to; at += 10 * time.Millisecond {
+		observeFrames(m, at, n, late)
+	}
+}
+
+func TestOverloadIsAP99PastTheBarForAWholeSecond(t *testing.T) {
+	const bar = 20 * time.Millisecond
+	s := time.Second
+	ms := time.Millisecond
+	tests := []struct {
+		name   string
+		shards int
+		feed   func(m []*lateMeter)
+		at     time.Duration
+		want   Lateness
+		over   bool
+	}{
+		{
+			name: "1 % late is not past p99", shards: 1,
+			feed: func(m []*lateMeter) { ticks(m[0], 0, 2*s, 100, 1) },
+			at:   2 * s,
+			want: Lateness{Frames: 10000, Late: 100, Behind: 0, Bar: bar},
+		},
+		{
+			name: "2 % late for a second is overload", shards: 1,
+			feed: func(m []*lateMeter) { ticks(m[0], 0, 2*s, 100, 2) },
+			at:   2 * s,
+			want: Lateness{Frames: 10000, Late: 200, Behind: 4, Bar: bar},
+			over: true,
+		},
+		{
+			name: "one stall is not overload", shards: 1,
+			feed: func(m []*lateMeter) {
+				ticks(m[0], 0, 1500*ms, 100, 0)
+				m[0].skip(75) // frames of a 1.5 s stall, found at the next tick
+				ticks(m[0], 1500*ms, 2*s, 100, 0)
+			},
+			at:   2 * s,
+			want: Lateness{Frames: 10075, Late: 75, Behind: 1, Bar: bar},
+		},
+		{
+			name: "three late quarters and one on time are not overload", shards: 1,
+			feed: func(m []*lateMeter) {
+				ticks(m[0], 0, 1250*ms, 100, 0)
+				ticks(m[0], 1250*ms, 2*s, 100, 5)
+			},
+			at:   2 * s,
+			want: Lateness{Frames: 10000, Late: 375, Behind: 3, Bar: bar},
+		},
+		{
+			name: "the quarter being filled is not judged yet", shards: 1,
+			feed: func(m []*lateMeter) {
+				ticks(m[0], 0, 1*s, 100, 50)
+				ticks(m[0], 1*s, 1100*ms, 100, 0)
+			},
+			at:   1100 * ms,
+			want: Lateness{Frames: 10000, Late: 5000, Behind: 4, Bar: bar},
+			over: true,
+		},
+		{
+			name: "lateness that is over is forgotten within a second", shards: 1,
+			feed: func(m []*lateMeter) {
+				ticks(m[0], 0, 1*s, 100, 50)
+				ticks(m[0], 1*s, 2*s, 100, 0)
+			},
+			at:   2 * s,
+			want: Lateness{Frames: 10000, Late: 0, Behind: 0, Bar: bar},
+		},
+		{
+			name: "shards are judged together, quarter by quarter", shards: 2,
+			feed: func(m []*lateMeter) {
+				// One shard always 3 % late, the other on time with
+				// twice the frames: 1 % together, not past p99.
+				ticks(m[0], 0, 2*s, 100, 3)
+				ticks(m[1], 5*ms, 2*s, 200, 0)
+			},
+			at:   2 * s,
+			want: Lateness{Frames: 30000, Late: 300, Behind: 0, Bar: bar},
+		},
+		{
+			name: "a pacer that stopped folding counts nothing", shards: 1,
+			feed: func(m []*lateMeter) { ticks(m[0], 0, 1*s, 100, 50) },
+			at:   10 * s,
+			want: Lateness{Bar: bar},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &Engine{cfg: EngineConfig{LateBar: bar}}
+			var meters []*lateMeter
+			for range tt.shards {
+				m := newLateMeter(nil, bar)
+				meters = append(meters, m)
+				e.pacers = append(e.pacers, &pacer{e: e, late: m})
+			}
+			tt.feed(meters)
+			got := e.latenessAt(int64(tt.at))
+			if got != tt.want {
+				t.Errorf("Lateness = %+v, want %+v", got, tt.want)
+			}
+			if got.Overloaded() != tt.over {
+				t.Errorf("Overloaded() = %v, want %v (%s)", got.Overloaded(), tt.over, got)
+			}
+		})
+	}
+}
+
+func TestLatenessWithoutABarJudgesNothing(t *testing.T) {
+	m := newLateMeter(nil, 0)
+	ticks(m, 0, 2*time.Second, 100, 0)
+	m.Observe(10)
+	m.fold(int64(1990 * time.Millisecond))
+	e := &Engine{pacers: []*pacer{{late: m}}}
+	if l := e.latenessAt(int64(2 * time.Second)); l.Late != 0 || l.Frames != 10001 || l.Overloaded() {
+		t.Errorf("Lateness = %+v (overloaded %v), want 10001 frames, none late", l, l.Overloaded())
+	}
+}
+
+// A real engine sending one stream judges by what its pacer really did:
+// a bar of a nanosecond is missed by every frame (the pacer sends a frame
+// once it is due, never before), so the engine reports overload after a
+// second of it; a bar of a second is never missed.
+func TestEngineLatenessIsWhatItsPacersSent(t *testing.T) {
+	for _, tr := range []Transport{TransportShared, TransportPortPerCall} {
+		t.Run(tr.String(), func(t *testing.T) {
+			strict := newTestEngine(t, tr, func(c *EngineConfig) { c.LateBar = time.Nanosecond })
+			lenient := newTestEngine(t, tr, func(c *EngineConfig) { c.LateBar = time.Second })
+			sendingToPeer(t, strict)
+			sendingToPeer(t, lenient)
+			deadline := time.Now().Add(5 * time.Second)
+			for !strict.Lateness().Overloaded() || lenient.Lateness().Frames < 40 {
+				if time.Now().After(deadline) {
+					t.Fatalf("after 5 s: a 1 ns bar: %+v, want overloaded; a 1 s bar: %+v, want a second's frames",
+						strict.Lateness(), lenient.Lateness())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if l := lenient.Lateness(); l.Overloaded() || l.Late != 0 {
+				t.Errorf("a 1 s bar: Lateness() = %+v, want none late", l)
+			}
+		})
+	}
+}
