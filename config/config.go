@@ -166,9 +166,10 @@ type Limits struct {
 	// RetryAfter is what the 503 asks callers' equipment to wait.
 	RetryAfter time.Duration `yaml:"retry_after"`
 	// MaxMediaLateness is the send lateness the calls up are kept within:
-	// while more than 1 % of the audio frames of the last 2 s left later
-	// than this (or were skipped), a new call is refused at once with 503
-	// and Retry-After. 0 = not judged.
+	// once three of the last second's four quarters had more than 1 % of
+	// their audio frames later than this (or skipped), new calls are
+	// refused at once with 503 and Retry-After, until a whole second is on
+	// time (media.Engine.Overloaded). 0 = not judged.
 	MaxMediaLateness time.Duration `yaml:"max_media_lateness"`
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,8 +46,8 @@ type EngineConfig struct {
 	// must not allocate; prometheus histograms do not.
 	Lateness prometheus.Observer
 	// LateBar is the send lateness past which a frame counts as late for
-	// Engine.Lateness, which judges overload by it (more than 1 % of the
-	// last LateWindow's frames later than LateBar); 0 judges nothing.
+	// Engine.Lateness, and Engine.Overloaded judges by it (a p99 past
+	// LateBar for most of the last second); 0 judges nothing.
 	LateBar time.Duration
 	// Logger receives debug and warning logs; nil discards them.
 	Logger *slog.Logger
@@ -70,6 +71,10 @@ type Engine struct {
 	pacers []*pacer
 	// socks are the shared sockets, one per pacer (TransportShared only).
 	socks []*sharedSocket
+
+	// refusing is Overloaded's state: set past overloadEnter, cleared at
+	// overloadLeave.
+	refusing atomic.Bool
 
 	// bridgeMu serialises Bridge, the only place that locks two sessions.
 	bridgeMu sync.Mutex

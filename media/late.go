@@ -37,17 +37,40 @@ type Lateness struct {
 	Bar time.Duration
 }
 
-// Overloaded reports lateness that lasts: every bucket of the window had
-// its p99 past the bar. A server overloaded in this sense cannot take
-// another call without the calls it carries losing their timing: its pacer
-// already misses the bar. One stall (a GC, a busy neighbour, a suspended
-// process) fills one bucket with late frames and is not overload; nor is
-// it a reason to turn callers away once it is over.
-func (l Lateness) Overloaded() bool {
-	return l.Bar > 0 && l.Behind == lateBuckets
+// overloadEnter and overloadLeave are the hysteresis of Engine.Overloaded:
+// it starts refusing once this many of the window's quarters had their p99
+// past the bar, and refuses until none of them has.
+const (
+	overloadEnter = 3
+	overloadLeave = 0
+)
+
+// Overloaded judges whether the engine can take another call without the
+// calls it carries losing their timing, and returns the Lateness it judged
+// by. It starts saying yes once three of the last second's four quarters
+// had their p99 past the bar, and goes on until a whole second has none.
+// One stall (a GC, a busy neighbour, a suspended process) fills one or two
+// quarters and is not overload, nor a reason to turn callers away once it
+// is over. At the edge of capacity, where quarters come and go past the
+// bar, the engine keeps refusing rather than creep past the edge one
+// admitted call at a time. With no LateBar it never says yes.
+func (e *Engine) Overloaded() (Lateness, bool) { return e.overloadedAt(e.now()) }
+
+func (e *Engine) overloadedAt(now int64) (Lateness, bool) {
+	l := e.latenessAt(now)
+	if l.Bar <= 0 {
+		return l, false
+	}
+	switch {
+	case l.Behind >= overloadEnter:
+		e.refusing.Store(true)
+	case l.Behind <= overloadLeave:
+		e.refusing.Store(false)
+	}
+	return l, e.refusing.Load()
 }
 
-// String says what Overloaded judged, for logs and the 503's Warning.
+// String says what Overloaded judged by, for logs and the 503's Warning.
 func (l Lateness) String() string {
 	if l.Frames == 0 {
 		return "no frames sent in the last " + LateWindow.String()

@@ -26,7 +26,7 @@ func ticks(m *lateMeter, from, to time.Duration, n, late int) {
 	}
 }
 
-func TestOverloadIsAP99PastTheBarForAWholeSecond(t *testing.T) {
+func TestOverloadIsAP99PastTheBarForMostOfASecond(t *testing.T) {
 	const bar = 20 * time.Millisecond
 	s := time.Second
 	ms := time.Millisecond
@@ -62,13 +62,23 @@ func TestOverloadIsAP99PastTheBarForAWholeSecond(t *testing.T) {
 			want: Lateness{Frames: 10075, Late: 75, Behind: 1, Bar: bar},
 		},
 		{
-			name: "three late quarters and one on time are not overload", shards: 1,
+			name: "two late quarters and two on time are not overload", shards: 1,
+			feed: func(m []*lateMeter) {
+				ticks(m[0], 0, 1500*ms, 100, 0)
+				ticks(m[0], 1500*ms, 2*s, 100, 5)
+			},
+			at:   2 * s,
+			want: Lateness{Frames: 10000, Late: 250, Behind: 2, Bar: bar},
+		},
+		{
+			name: "three late quarters of four are", shards: 1,
 			feed: func(m []*lateMeter) {
 				ticks(m[0], 0, 1250*ms, 100, 0)
 				ticks(m[0], 1250*ms, 2*s, 100, 5)
 			},
 			at:   2 * s,
 			want: Lateness{Frames: 10000, Late: 375, Behind: 3, Bar: bar},
+			over: true,
 		},
 		{
 			name: "the quarter being filled is not judged yet", shards: 1,
@@ -117,12 +127,12 @@ func TestOverloadIsAP99PastTheBarForAWholeSecond(t *testing.T) {
 				e.pacers = append(e.pacers, &pacer{e: e, late: m})
 			}
 			tt.feed(meters)
-			got := e.latenessAt(int64(tt.at))
+			got, over := e.overloadedAt(int64(tt.at))
 			if got != tt.want {
 				t.Errorf("Lateness = %+v, want %+v", got, tt.want)
 			}
-			if got.Overloaded() != tt.over {
-				t.Errorf("Overloaded() = %v, want %v (%s)", got.Overloaded(), tt.over, got)
+			if over != tt.over {
+				t.Errorf("Overloaded = %v, want %v (%s)", over, tt.over, got)
 			}
 		})
 	}
@@ -134,8 +144,37 @@ func TestLatenessWithoutABarJudgesNothing(t *testing.T) {
 	m.Observe(10)
 	m.fold(int64(1990 * time.Millisecond))
 	e := &Engine{pacers: []*pacer{{late: m}}}
-	if l := e.latenessAt(int64(2 * time.Second)); l.Late != 0 || l.Frames != 10001 || l.Overloaded() {
-		t.Errorf("Lateness = %+v (overloaded %v), want 10001 frames, none late", l, l.Overloaded())
+	if l, over := e.overloadedAt(int64(2 * time.Second)); l.Late != 0 || l.Frames != 10001 || over {
+		t.Errorf("Lateness = %+v (overloaded %v), want 10001 frames, none late", l, over)
+	}
+}
+
+// Once overloaded, the engine refuses until a whole second is on time: a
+// window with one quarter past the bar, which would not have started the
+// refusal, does not end it either.
+func TestOverloadLastsUntilASecondIsOnTime(t *testing.T) {
+	const bar = 20 * time.Millisecond
+	ms := time.Millisecond
+	m := newLateMeter(nil, bar)
+	e := &Engine{cfg: EngineConfig{LateBar: bar}}
+	e.pacers = []*pacer{{e: e, late: m}}
+	steps := []struct {
+		from, to time.Duration
+		late     int // of 100 frames a tick
+		want     bool
+	}{
+		{0, 1000 * ms, 0, false},
+		{1000 * ms, 2000 * ms, 5, true},  // a second late: refusing
+		{2000 * ms, 2750 * ms, 0, true},  // one quarter of the window still late
+		{2750 * ms, 3000 * ms, 0, false}, // a whole second on time
+		{3000 * ms, 3250 * ms, 5, false}, // one late quarter does not start it again
+		{3250 * ms, 3500 * ms, 0, false},
+	}
+	for _, st := range steps {
+		ticks(m, st.from, st.to, 100, st.late)
+		if l, over := e.overloadedAt(int64(st.to)); over != st.want {
+			t.Errorf("at %v: Overloaded = %v, want %v (%s)", st.to, over, st.want, l)
+		}
 	}
 }
 
@@ -151,16 +190,21 @@ func TestEngineLatenessIsWhatItsPacersSent(t *testing.T) {
 			sendingToPeer(t, strict)
 			sendingToPeer(t, lenient)
 			deadline := time.Now().Add(5 * time.Second)
-			for !strict.Lateness().Overloaded() || lenient.Lateness().Frames < 40 {
+			for !overloaded(strict) || lenient.Lateness().Frames < 40 {
 				if time.Now().After(deadline) {
 					t.Fatalf("after 5 s: a 1 ns bar: %+v, want overloaded; a 1 s bar: %+v, want a second's frames",
 						strict.Lateness(), lenient.Lateness())
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
-			if l := lenient.Lateness(); l.Overloaded() || l.Late != 0 {
+			if l, over := lenient.Overloaded(); over || l.Late != 0 {
 				t.Errorf("a 1 s bar: Lateness() = %+v, want none late", l)
 			}
 		})
 	}
+}
+
+func overloaded(e *Engine) bool {
+	_, over := e.Overloaded()
+	return over
 }

@@ -189,7 +189,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 			if max := cfg.Limits.MaxCalls; max > 0 && flow.Active() >= max {
 				return fmt.Errorf("at capacity: %d calls in progress", flow.Active())
 			}
-			if late := mediaEngine.Lateness(); late.Overloaded() {
+			if late, over := mediaEngine.Overloaded(); over {
 				return fmt.Errorf("audio behind: %s", late)
 			}
 			return nil
