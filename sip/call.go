@@ -266,15 +266,13 @@ func (c *InboundCall) Answer(ctx context.Context, mediaPort int) error {
 	if err != nil && !strings.Contains(err.Error(), "No ACK") {
 		return c.txError("200 OK", err)
 	}
+	c.srv.stats.countResponse(200)
 	c.mu.Lock()
+	c.answered = true
 	invite := c.invite
 	c.invite = nil
 	c.mu.Unlock()
 	releaseInvite(invite)
-	c.srv.stats.countResponse(200)
-	c.mu.Lock()
-	c.answered = true
-	c.mu.Unlock()
 	c.markFinal(200)
 	if err != nil {
 		// RFC 3261 section 13.3.1.4: no ACK within 64*T1 — the session

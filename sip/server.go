@@ -429,7 +429,7 @@ func dialogRequest(req *sip.Request) *sip.Request {
 	d := sip.NewRequest(req.Method, req.Recipient)
 	d.SipVersion = req.SipVersion
 	for _, h := range req.Headers() {
-		switch strings.ToLower(h.Name()) {
+		switch sip.HeaderToLower(h.Name()) { // no allocation for the usual names
 		case "via", "from", "to", "call-id", "cseq", "contact", "record-route", "timestamp":
 			d.AppendHeader(h)
 		}
