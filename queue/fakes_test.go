@@ -165,6 +165,15 @@ func invariants(m *Manager) error {
 	if !slices.IsSorted(m.users) {
 		return fmt.Errorf("users not sorted")
 	}
+	counted := map[State]int{}
+	for _, a := range m.agents {
+		counted[a.state]++
+	}
+	for _, s := range []State{LoggedOut, Ready, Ringing, OnCall, WrapUp, NotReady} {
+		if counted[s] != m.inState[s] {
+			return fmt.Errorf("%d agents %s, Counts says %d", counted[s], s, m.inState[s])
+		}
+	}
 	return nil
 }
 

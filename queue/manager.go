@@ -23,6 +23,9 @@ type Manager struct {
 	seq      int64    // arrival order of entries across all queues
 	frontSeq int64    // order of the entries put at the front (EnqueueFront)
 	watchers []chan struct{}
+	// inState counts the agents in each state, for Counts; every change
+	// of an agent's state goes through moveLocked.
+	inState map[State]int
 }
 
 type queueState struct {
@@ -108,10 +111,11 @@ func New(cfg Config, clock Clock, opts ...Option) (*Manager, error) {
 		clock = wallClock{}
 	}
 	m := &Manager{
-		clock:  clock,
-		log:    slog.Default(),
-		queues: make(map[string]*queueState, len(cfg.Queues)),
-		agents: make(map[string]*agent, len(cfg.Agents)),
+		clock:   clock,
+		log:     slog.Default(),
+		queues:  make(map[string]*queueState, len(cfg.Queues)),
+		agents:  make(map[string]*agent, len(cfg.Agents)),
+		inState: map[State]int{LoggedOut: len(cfg.Agents)},
 	}
 	for _, o := range opts {
 		if err := o(m); err != nil {
@@ -343,8 +347,32 @@ func (m *Manager) setLocked(a *agent, s State, reason string, until, now time.Ti
 	if a.state != s || a.reason != reason {
 		a.since = now
 	}
-	a.state, a.reason, a.until = s, reason, until
+	m.moveLocked(a, s)
+	a.reason, a.until = reason, until
 	m.notifyLocked()
+}
+
+// moveLocked puts a in state s, keeping Counts right.
+func (m *Manager) moveLocked(a *agent, s State) {
+	m.inState[a.state]--
+	m.inState[s]++
+	a.state = s
+}
+
+// StateCounts is how many agents are in each state.
+type StateCounts struct {
+	LoggedOut, Ready, Ringing, OnCall, WrapUp, NotReady int
+}
+
+// Counts says how many agents are in each state. Unlike Agents it copies
+// nothing, so it can be asked for every new call.
+func (m *Manager) Counts() StateCounts {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return StateCounts{
+		LoggedOut: m.inState[LoggedOut], Ready: m.inState[Ready], Ringing: m.inState[Ringing],
+		OnCall: m.inState[OnCall], WrapUp: m.inState[WrapUp], NotReady: m.inState[NotReady],
+	}
 }
 
 // AgentStatus is one agent as the registrar, `hotline agents` and metrics
@@ -636,7 +664,8 @@ func (m *Manager) Unclaim(user string, answered bool) {
 	case a.pendingLogout, a.pendingNotReady != "":
 		m.releaseLocked(a, now)
 	default:
-		a.state, a.reason, a.until = cl.state, cl.reason, cl.until
+		m.moveLocked(a, cl.state)
+		a.reason, a.until = cl.reason, cl.until
 		a.since = cl.since
 		m.notifyLocked()
 	}

@@ -520,3 +520,38 @@ func TestWatchSignalsChangesWithoutBlocking(t *testing.T) {
 		t.Fatal("no signal after leave")
 	}
 }
+
+// Counts follows every agent through a queue call and a transfer claim:
+// what the overload forecast reads for each new call.
+func TestCountsFollowAgentsThroughCallsAndClaims(t *testing.T) {
+	m, clk := oneQueue(t, QueueConfig{WrapUp: 10 * time.Second}, agents("1001", "1002", "1003"))
+	want := func(step string, c StateCounts) {
+		t.Helper()
+		mustInvariants(t, m)
+		if got := m.Counts(); got != c {
+			t.Fatalf("%s: Counts = %+v, want %+v", step, got, c)
+		}
+	}
+	want("new", StateCounts{LoggedOut: 3})
+	login(t, m, clk, "1001", "1002")
+	want("two logged in", StateCounts{LoggedOut: 1, Ready: 2})
+	e := enqueue(t, m, "c1")
+	o := mustOffer(t, e)
+	want("offered", StateCounts{LoggedOut: 1, Ready: 1, Ringing: 1})
+	e.Report(o.Agents[0], Answered)
+	e.Leave(LeftAnswered)
+	want("answered", StateCounts{LoggedOut: 1, Ready: 1, OnCall: 1})
+	if err := m.Claim("1002", "q"); err != nil {
+		t.Fatal(err)
+	}
+	want("claimed", StateCounts{LoggedOut: 1, Ringing: 1, OnCall: 1})
+	m.Unclaim("1002", false)
+	want("claim missed", StateCounts{LoggedOut: 1, Ready: 1, OnCall: 1})
+	m.CallEnded(o.Agents[0])
+	want("call ended", StateCounts{LoggedOut: 1, Ready: 1, WrapUp: 1})
+	if err := m.SetReady("1002", false, ReasonManual); err != nil {
+		t.Fatal(err)
+	}
+	_ = m.Logout(o.Agents[0])
+	want("not ready, logged out", StateCounts{LoggedOut: 2, NotReady: 1})
+}
