@@ -125,6 +125,8 @@ type Engine struct {
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 	active   atomic.Int64
+	// callerLegs counts the calls whose caller's media has started.
+	callerLegs atomic.Int64
 	// whisperNames are the queue names spoken to agents (rendered once).
 	whisperNames map[string]*prompts.Audio
 	// consults are the agents' consultation calls in progress, by the
@@ -183,6 +185,32 @@ func New(opts Options) (*Engine, error) {
 // Active is the number of calls whose flow is running.
 func (e *Engine) Active() int { return int(e.active.Load()) }
 
+// LegsComing forecasts how many media legs the calls in progress will add
+// soon, and one more call with them, for the overload guard
+// (media.Engine.Overloaded). A caller's own leg starts at the answer,
+// after answer.delay of ringing (R1); an agent's starts seconds later,
+// once the greeting and the queue are behind the caller and the agent's
+// phone has answered. So every caller not answered yet counts for a leg
+// to come. Every caller not yet with an agent gets one while agents are
+// ringing or ready, so each counts for one more, up to that many agents.
+// The new caller counts for their own leg, and for an agent's if one is
+// left for them. Agents on a call already have their leg.
+func (e *Engine) LegsComing() int {
+	active := e.Active()
+	coming := 1 + max(active-int(e.callerLegs.Load()), 0)
+	if e.opts.Queues == nil {
+		return coming // IVR only: no agent legs
+	}
+	n := e.opts.Queues.Counts()
+	withoutAgent := max(active-n.OnCall, 0)
+	free := n.Ringing + n.Ready
+	coming += min(withoutAgent, free)
+	if free > withoutAgent {
+		coming++
+	}
+	return coming
+}
+
 // HandleInvite runs the flow of a call offered by the SIP server; it is
 // sip.Config.OnInvite and returns when the call is over and recorded.
 func (e *Engine) HandleInvite(c *sip.InboundCall) {
@@ -224,6 +252,9 @@ func (e *Engine) runCall(c *call) {
 	e.active.Add(1)
 	defer e.active.Add(-1)
 	c.run()
+	if c.legUp {
+		e.callerLegs.Add(-1)
+	}
 }
 
 // Shutdown ends every call (BYE, reason shutdown, recorded) and waits for

@@ -37,6 +37,8 @@ type call struct {
 
 	payloadType atomic.Uint32 // codec of the prompts; follows re-offers
 	answered    bool
+	// legUp: the caller's media started at the answer (Engine.callerLegs).
+	legUp bool
 	// agentHungUpFirst: the agent left a bridged call before the caller.
 	agentHungUpFirst bool
 	speech           *speech // R9 measures, from the answer on
@@ -198,6 +200,8 @@ func (c *call) answer() bool {
 		}
 	})
 	c.media.Start()
+	c.legUp = true
+	c.e.callerLegs.Add(1)
 	c.startSpeech()
 	return true
 }
