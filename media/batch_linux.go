@@ -11,7 +11,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 )
 
@@ -104,7 +103,7 @@ func (c *sharedConn) waitFor(events int16, timeout time.Duration) bool {
 // pacer goroutine.
 type batchSender struct {
 	conn *sharedConn
-	obs  prometheus.Observer
+	obs  *lateMeter
 	now  func() int64
 
 	n     int // messages queued
@@ -119,7 +118,7 @@ type batchSender struct {
 	err    sendBatchError
 }
 
-func newBatchSender(conn *sharedConn, obs prometheus.Observer, now func() int64) (*batchSender, error) {
+func newBatchSender(conn *sharedConn, obs *lateMeter, now func() int64) (*batchSender, error) {
 	b := &batchSender{conn: conn, obs: obs, now: now}
 	for i := range b.msgs {
 		b.iovs[i].Base = &b.bufs[i][0]
@@ -195,7 +194,7 @@ func (b *batchSender) writeAll() {
 			t := b.now()
 			for _, due := range b.due[b.off : b.off+written] {
 				if due != noDue {
-					b.obs.Observe(float64(t-due) / float64(time.Second))
+					b.obs.observe(t, due)
 				}
 			}
 		}

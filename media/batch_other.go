@@ -30,13 +30,13 @@ func (c *sharedConn) close() error { return c.udp.Close() }
 // batchSender writes each packet at once.
 type batchSender struct {
 	conn   *net.UDPConn
-	obs    prometheus.Observer
+	obs    *lateMeter
 	now    func() int64
 	failed int
 	err    sendBatchError
 }
 
-func newBatchSender(conn *sharedConn, obs prometheus.Observer, now func() int64) (*batchSender, error) {
+func newBatchSender(conn *sharedConn, obs *lateMeter, now func() int64) (*batchSender, error) {
 	return &batchSender{conn: conn.udp, obs: obs, now: now}, nil
 }
 
@@ -49,7 +49,7 @@ func (b *batchSender) send(_ *net.UDPConn, pkt []byte, dst netip.AddrPort, due i
 		return nil
 	}
 	if b.obs != nil && due != noDue {
-		b.obs.Observe(float64(b.now()-due) / float64(time.Second))
+		b.obs.observe(b.now(), due)
 	}
 	return nil
 }

@@ -8,12 +8,13 @@ import (
 // observeFrames feeds a meter n frames, late of them past its bar, as the
 // senders of one tick would, and folds them at now.
 func observeFrames(m *lateMeter, now time.Duration, n, late int) {
+	m.start(int64(now))
 	for i := range n {
-		lateness := 0.004
+		lateness := 4 * time.Millisecond
 		if i < late {
-			lateness = m.bar + 0.001
+			lateness = time.Duration(m.bar) + time.Millisecond
 		}
-		m.Observe(lateness)
+		m.observe(int64(now), int64(now-lateness))
 	}
 	m.fold(int64(now))
 }
@@ -127,7 +128,8 @@ func TestOverloadIsAP99PastTheBarForMostOfASecond(t *testing.T) {
 				e.pacers = append(e.pacers, &pacer{e: e, late: m})
 			}
 			tt.feed(meters)
-			got, over := e.overloadedAt(int64(tt.at))
+			got, over := e.overloadedAt(int64(tt.at), 0)
+			tt.want.Recovering = tt.over // with nothing coming, only being behind refuses
 			if got != tt.want {
 				t.Errorf("Lateness = %+v, want %+v", got, tt.want)
 			}
@@ -141,10 +143,10 @@ func TestOverloadIsAP99PastTheBarForMostOfASecond(t *testing.T) {
 func TestLatenessWithoutABarJudgesNothing(t *testing.T) {
 	m := newLateMeter(nil, 0)
 	ticks(m, 0, 2*time.Second, 100, 0)
-	m.Observe(10)
+	m.observe(int64(1990*time.Millisecond), 0)
 	m.fold(int64(1990 * time.Millisecond))
 	e := &Engine{pacers: []*pacer{{late: m}}}
-	if l, over := e.overloadedAt(int64(2 * time.Second)); l.Late != 0 || l.Frames != 10001 || over {
+	if l, over := e.overloadedAt(int64(2*time.Second), 1000); l.Late != 0 || l.Frames != 10001 || l.Foreseen != 0 || over {
 		t.Errorf("Lateness = %+v (overloaded %v), want 10001 frames, none late", l, over)
 	}
 }
@@ -172,7 +174,7 @@ func TestOverloadLastsUntilASecondIsOnTime(t *testing.T) {
 	}
 	for _, st := range steps {
 		ticks(m, st.from, st.to, 100, st.late)
-		if l, over := e.overloadedAt(int64(st.to)); over != st.want {
+		if l, over := e.overloadedAt(int64(st.to), 0); over != st.want {
 			t.Errorf("at %v: Overloaded = %v, want %v (%s)", st.to, over, st.want, l)
 		}
 	}
@@ -181,7 +183,8 @@ func TestOverloadLastsUntilASecondIsOnTime(t *testing.T) {
 // A real engine sending one stream judges by what its pacer really did:
 // a bar of a nanosecond is missed by every frame (the pacer sends a frame
 // once it is due, never before), so the engine reports overload after a
-// second of it; a bar of a second is never missed.
+// second of it; a bar of a second is never missed, now or with a thousand
+// legs more.
 func TestEngineLatenessIsWhatItsPacersSent(t *testing.T) {
 	for _, tr := range []Transport{TransportShared, TransportPortPerCall} {
 		t.Run(tr.String(), func(t *testing.T) {
@@ -197,14 +200,126 @@ func TestEngineLatenessIsWhatItsPacersSent(t *testing.T) {
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
-			if l, over := lenient.Overloaded(); over || l.Late != 0 {
+			if l, over := lenient.Overloaded(0); over || l.Late != 0 {
 				t.Errorf("a 1 s bar: Lateness() = %+v, want none late", l)
+			}
+			// One leg's frames leave microseconds into their ticks: a
+			// thousand more legs would still leave well within a second.
+			if l, over := lenient.Overloaded(1000); over || l.Legs != 1 || l.Foreseen != 0 {
+				t.Errorf("a 1 s bar, 1,000 legs coming: %+v, overloaded %v; want 1 leg, none foreseen late", l, over)
 			}
 		})
 	}
 }
 
 func overloaded(e *Engine) bool {
-	_, over := e.Overloaded()
+	_, over := e.Overloaded(0)
 	return over
+}
+
+// workTicks feeds a meter a tick every 10 ms from `from` to `to`
+// (excluded), as a pacer under load sends them: each tick starts lead
+// after its first frame was due, and its n frames leave one after
+// another over work, each as late as lead plus the work before it.
+func workTicks(m *lateMeter, from, to time.Duration, n int, lead, work time.Duration) {
+	for at := from; at < to; at += 10 * time.Millisecond {
+		m.start(int64(at))
+		for i := range n {
+			written := at + work*time.Duration(i+1)/time.Duration(n)
+			m.observe(int64(written), int64(at-lead))
+		}
+		m.fold(int64(at))
+	}
+}
+
+// A call admitted now may cost its second leg seconds later, once an
+// agent answers. The forecast asks what the last second's ticks would
+// have looked like with the coming legs too: each tick's work stretched
+// by the share they add, on top of the lateness that does not grow with
+// the legs (the tick starting after its first frame was due).
+func TestOverloadForeseesTheLegsComing(t *testing.T) {
+	const bar = 20 * time.Millisecond
+	ms := time.Millisecond
+	// 100 frames a tick, a tick every 10 ms, a frame per leg every 20 ms:
+	// 200 legs.
+	const legs = 200
+	tests := []struct {
+		name         string
+		work         time.Duration // each tick's, for 200 legs
+		legs, coming int
+		foreseen     int
+		over         bool
+	}{
+		{name: "twice the legs in 4 ms ticks fit", work: 4 * ms, legs: legs, coming: legs},
+		{name: "half as many again in 8 ms ticks do not", work: 8 * ms, legs: legs, coming: legs / 2, foreseen: 4, over: true},
+		{name: "a tenth more in 8 ms ticks fit", work: 8 * ms, legs: legs, coming: legs / 10},
+		{name: "one more leg in 9.9 ms ticks fits", work: 9900 * time.Microsecond, legs: legs, coming: 1},
+		{name: "a quarter more in 9.9 ms ticks does not", work: 9900 * time.Microsecond, legs: legs, coming: legs / 4, foreseen: 4, over: true},
+		{name: "legs that left since make room", work: 8 * ms, legs: legs / 2, coming: legs / 2},
+		{name: "nothing coming foresees nothing", work: 9900 * time.Microsecond, legs: legs, coming: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &Engine{cfg: EngineConfig{LateBar: bar}}
+			m := newLateMeter(nil, bar)
+			p := &pacer{e: e, late: m}
+			p.legs.Store(int64(tt.legs))
+			e.pacers = []*pacer{p}
+			// Every frame leaves within the bar: the latest 10 ms + work.
+			workTicks(m, 0, 2*time.Second, 100, 10*ms, tt.work)
+			got, over := e.overloadedAt(int64(2*time.Second), tt.coming)
+			if got.Behind != 0 || got.Late != 0 || got.Frames != 10000 {
+				t.Fatalf("Lateness = %+v, want 10000 frames, none late", got)
+			}
+			if got.Legs != tt.legs || got.Coming != tt.coming || got.Foreseen != tt.foreseen || over != tt.over {
+				t.Errorf("Lateness = %+v, overloaded %v; want %d legs, %d coming, foreseen in %d quarters, overloaded %v",
+					got, over, tt.legs, tt.coming, tt.foreseen, tt.over)
+			}
+		})
+	}
+}
+
+// The forecast counts frames by headroom in bins a quarter of a power of
+// two wide. A frame's bin must hold its headroom, or the forecast would
+// be off by more than a bin.
+func TestHeadroomBinHoldsTheFramesHeadroom(t *testing.T) {
+	const bar = int64(20 * time.Millisecond)
+	for late := -bar; late <= bar; late += bar / 37 {
+		for offset := int64(1); offset < 4*bar; offset = offset*3/2 + 1 {
+			bin := headroomBin(late, offset, bar)
+			if late > bar {
+				if bin != lateBin {
+					t.Errorf("late %d: bin %d, want lateBin", late, bin)
+				}
+				continue
+			}
+			room := float64(bar-late) / float64(offset)
+			if bin == lateBin || headroomLow[bin] > room || (bin+1 < headroomBins && headroomLow[bin+1] <= room) {
+				t.Errorf("late %d offset %d: headroom %g in bin %d [%g, next)", late, offset, room, bin, headroomLow[bin])
+			}
+		}
+	}
+	if b := headroomBin(0, 0, bar); b != headroomBins-1 {
+		t.Errorf("a frame at its tick's start: bin %d, want the last", b)
+	}
+}
+
+// Overloaded is asked for every INVITE: it reads every shard's buckets of
+// the last second.
+func BenchmarkOverloaded(b *testing.B) {
+	const bar = 20 * time.Millisecond
+	e := &Engine{cfg: EngineConfig{LateBar: bar}}
+	for range 4 { // the shards of two CPUs
+		m := newLateMeter(nil, bar)
+		p := &pacer{e: e, late: m}
+		p.legs.Store(1000)
+		e.pacers = append(e.pacers, p)
+		workTicks(m, 0, 2*time.Second, 500, 10*time.Millisecond, 5*time.Millisecond)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, over := e.overloadedAt(int64(2*time.Second), 300); over {
+			b.Fatal("overloaded")
+		}
+	}
 }

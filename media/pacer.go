@@ -86,6 +86,8 @@ type pacer struct {
 	// late counts the frames sent and skipped, and the late ones, for
 	// Engine.Lateness; it passes each lateness on to the histogram.
 	late *lateMeter
+	// legs is len(list) at the end of the last tick, for Engine.Lateness.
+	legs atomic.Int64
 
 	stop chan struct{}
 	done chan struct{}
@@ -132,6 +134,7 @@ func (p *pacer) shutdown() {
 
 // tick sends every frame due at or before now.
 func (p *pacer) tick(now int64) {
+	p.late.start(now)
 	if p.rx != nil {
 		p.rx.drain(now)
 	}
@@ -171,6 +174,7 @@ func (p *pacer) tick(now int64) {
 	}
 	p.flush()
 	p.late.fold(now)
+	p.legs.Store(int64(len(p.list)))
 	if now >= p.nextInactivity {
 		p.nextInactivity = now + int64(inactivityEvery)
 		p.checkInactivity(now)
@@ -309,7 +313,7 @@ func (p *pacer) sendFrame(s *Session, due int64) (ended bool) {
 	if sent && !p.senderObserves {
 		// Measured after the write, so the time spent sending the frames
 		// before this one in the tick counts too.
-		p.late.Observe(float64(p.e.now()-due) / float64(time.Second))
+		p.late.observe(p.e.now(), due)
 	}
 	if finished != nil {
 		finished.end(nil)

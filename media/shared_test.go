@@ -478,11 +478,12 @@ func TestSharedSendPathAllocatesNothing(t *testing.T) {
 	hist := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lateness", Buckets: prometheus.DefBuckets})
 	e := newTestEngine(t, TransportPortPerCall, func(c *EngineConfig) { c.Lateness = hist })
 	k := newOfflineSharedSocket(t, e)
-	snd, err := newBatchSender(k.conn, e.cfg.Lateness, e.now)
+	p := newPacer(e, nil)
+	snd, err := newBatchSender(k.conn, p.late, e.now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newPacer(e, snd)
+	p.snd = snd
 	p.senderObserves = true
 	sink := newPeer(t)
 	var ss []*Session
