@@ -171,6 +171,12 @@ type Limits struct {
 	// refused at once with 503 and Retry-After, until a whole second is on
 	// time (media.Engine.Overloaded). 0 = not judged.
 	MaxMediaLateness time.Duration `yaml:"max_media_lateness"`
+	// MaxCPUBusy is the share of the machine's CPUs, in percent, the
+	// calls may keep busy: a new call is refused with 503 and Retry-After
+	// while the legs the calls in progress are about to add, at what the
+	// legs carried cost, would take the machine past it
+	// (sysload.Sampler.Overloaded). 0 = not judged.
+	MaxCPUBusy int `yaml:"max_cpu_busy"`
 }
 
 // Database configures where call records are kept (R6).

@@ -403,6 +403,7 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			"max_calls":          d.integer(&c.Limits.MaxCalls),
 			"retry_after":        d.duration(&c.Limits.RetryAfter),
 			"max_media_lateness": d.duration(&c.Limits.MaxMediaLateness),
+			"max_cpu_busy":       d.integer(&c.Limits.MaxCPUBusy),
 		}),
 		"prompts": func(path string, line int, v *yaml.Node) { d.prompts(path, line, v, c) },
 		"database": d.section(map[string]handler{

@@ -68,12 +68,14 @@ limits:
   max_calls: -1
   retry_after: 1500ms
   max_media_lateness: 500us
+  max_cpu_busy: 120
 `,
 			want: []string{
 				"bad.yaml:2: rtp.transport: unknown value \"batched\" (want per-call or shared)",
 				"bad.yaml:4: limits.max_calls: must not be negative (0 = no limit), got -1",
 				"bad.yaml:5: limits.retry_after: must be whole seconds, at least 1s (Retry-After counts seconds), got 1.5s",
 				"bad.yaml:6: limits.max_media_lateness: must be 0 (not judged) or at least 1ms, got 500µs",
+				"bad.yaml:7: limits.max_cpu_busy: must be a percentage of the CPUs, 1 to 100, or 0 (not judged), got 120",
 			},
 		},
 		{

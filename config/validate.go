@@ -174,6 +174,9 @@ func (d *decoder) validate(c *Config) {
 	if ok("limits.max_media_lateness") && c.Limits.MaxMediaLateness != 0 && c.Limits.MaxMediaLateness < time.Millisecond {
 		d.report("limits.max_media_lateness", nil, "must be 0 (not judged) or at least 1ms, got %s", c.Limits.MaxMediaLateness)
 	}
+	if ok("limits.max_cpu_busy") && (c.Limits.MaxCPUBusy < 0 || c.Limits.MaxCPUBusy > 100) {
+		d.report("limits.max_cpu_busy", nil, "must be a percentage of the CPUs, 1 to 100, or 0 (not judged), got %d", c.Limits.MaxCPUBusy)
+	}
 	if ok("rtp.inactivity_timeout") && c.RTP.InactivityTimeout <= 0 {
 		d.report("rtp.inactivity_timeout", nil, "must be positive, got %s", c.RTP.InactivityTimeout)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/hotline-dev/hotline/prompts"
 	"github.com/hotline-dev/hotline/queue"
 	"github.com/hotline-dev/hotline/sip"
+	"github.com/hotline-dev/hotline/sysload"
 )
 
 // queueClock is the wall clock for the queue manager.
@@ -129,6 +130,17 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	}
 	defer mediaEngine.Close()
 
+	// The CPU forecast needs the kernel's counters; where they cannot be
+	// read, it is off and said so, and the lateness still judges.
+	var machine *sysload.Sampler
+	if cfg.Limits.MaxCPUBusy > 0 {
+		if machine, err = sysload.New(nil, mediaEngine.Legs); err != nil {
+			log.Warn("limits.max_cpu_busy is not judged: the machine's CPU load cannot be read", "error", err)
+		} else {
+			defer machine.Close()
+		}
+	}
+
 	manager, err := queue.New(queueConfig(cfg), queueClock{}, queue.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("queues: %w", err)
@@ -179,18 +191,30 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		Listen: cfg.SIP.Listen, Advertise: advertise, UserAgent: "hotline/" + version,
 		Logger: log, Registrar: registrar,
 		OnInvite: func(c *sip.InboundCall) { flow.HandleInvite(c) },
-		// Past limits.max_calls, or while the media engine misses
-		// limits.max_media_lateness, new calls are refused at once, so the
-		// calls already up keep their audio and R1 holds for every call
-		// accepted. The second needs no capacity figure from the
-		// operator: it is what the machine, with whatever else runs on
-		// it, manages at the moment.
+		// Past limits.max_calls, while the media engine misses
+		// limits.max_media_lateness or would miss it with the legs the
+		// calls in progress are about to add, or while those legs would
+		// take the machine past limits.max_cpu_busy, new calls are
+		// refused at once, so the calls already up keep their audio and
+		// R1 holds for every call accepted. None of these needs a
+		// capacity figure from the operator: they judge what the
+		// machine, with whatever else runs on it, manages at the moment.
 		Admit: func() error {
 			if max := cfg.Limits.MaxCalls; max > 0 && flow.Active() >= max {
 				return fmt.Errorf("at capacity: %d calls in progress", flow.Active())
 			}
-			if late, over := mediaEngine.Overloaded(); over {
-				return fmt.Errorf("audio behind: %s", late)
+			coming := flow.LegsComing()
+			late, over := mediaEngine.Overloaded(coming)
+			if over {
+				if late.Recovering {
+					return fmt.Errorf("audio behind: %s", late)
+				}
+				return fmt.Errorf("audio would fall behind: %s", late)
+			}
+			if machine != nil {
+				if load, over := machine.Overloaded(coming, float64(cfg.Limits.MaxCPUBusy)/100); over {
+					return fmt.Errorf("CPU would be past limits.max_cpu_busy: %s", load)
+				}
 			}
 			return nil
 		},
@@ -332,7 +356,7 @@ func registerReadouts(reg prometheus.Registerer, s *sip.Server, m *media.Engine,
 		func() float64 { return float64(st.DroppedDatagrams.Load()) })
 	metrics.CounterFunc(reg, "hotline_sip_malformed_requests_total", "Malformed SIP requests answered with 400.",
 		func() float64 { return float64(st.MalformedRequests.Load()) })
-	metrics.CounterFunc(reg, "hotline_calls_refused_overload_total", "New calls refused with 503 and Retry-After because the server was at capacity (limits.max_calls) or its audio was behind (limits.max_media_lateness).",
+	metrics.CounterFunc(reg, "hotline_calls_refused_overload_total", "New calls refused with 503 and Retry-After because the server was at capacity (limits.max_calls), its audio was or would fall behind (limits.max_media_lateness), or the machine would be too busy (limits.max_cpu_busy).",
 		func() float64 { return float64(st.OverloadRefused.Load()) })
 	metrics.CounterFunc(reg, "hotline_rtp_packets_sent_total", "RTP packets sent to callers.",
 		func() float64 { return float64(m.Stats().PacketsSent) })
