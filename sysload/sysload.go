@@ -33,6 +33,10 @@ const (
 	// them, and at least minGrowthLegs.
 	minGrowthShare = 10
 	minGrowthLegs  = 50
+	// saturated is the machine's busy share past which its growth no
+	// longer tells what a leg costs: as the CPUs run out, threads queue
+	// and the load grows less than the work does.
+	saturated = 0.75
 )
 
 // Counters are cumulative CPU times since some fixed point: the machine's
@@ -156,7 +160,8 @@ func (s *Sampler) sample(now time.Time) error {
 // in both seconds and cancels out; what grows with them outside this
 // process (the kernel's network work, a recorder, a load generator on
 // the same machine) is counted. Each cost told is averaged with the one
-// before, and kept while the legs do not grow.
+// before, and kept while the legs do not grow, or while the machine is
+// over 75 % busy and its load no longer grows with them as it did.
 func (s *Sampler) learnLocked() {
 	if s.n < len(s.ring) {
 		return
@@ -168,6 +173,11 @@ func (s *Sampler) learnLocked() {
 	}
 	grew := now.Legs - then.Legs
 	if grew < max(minGrowthLegs, now.Legs/minGrowthShare) || now.Machine <= then.Machine {
+		return
+	}
+	if now.Machine >= saturated*now.CPUs {
+		// The machine's load cannot grow with the legs any more: the
+		// growth would make them look cheaper than they are.
 		return
 	}
 	cost := (now.Machine - then.Machine) / grew

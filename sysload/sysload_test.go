@@ -168,3 +168,28 @@ func TestSamplerReadsThisMachine(t *testing.T) {
 		t.Errorf("load %+v: want at least a CPU, this process spinning most of one, the machine at least that busy", l)
 	}
 }
+
+// Once the machine is saturated its load stops growing with the legs;
+// that is not the legs getting cheaper, and the cost learned before is
+// kept.
+func TestASaturatedMachineTeachesNoCost(t *testing.T) {
+	m, s := newMachine()
+	m.busy = 0.2
+	m.run(s, 20)
+	m.ramp(s, 5, 400, 0.2, 0.0004) // 2,000 legs, 1.0 CPUs busy
+	// 4,000 more legs: the load grows as before to 1.5 CPUs, then
+	// ever less as the CPUs run out, and stays at 1.9 of 2.
+	for range 10 * 4 {
+		m.legs.Add(100)
+		m.busy = 0.2 + 0.0004*float64(m.legs.Load())
+		if m.busy > 1.5 {
+			m.busy = min(1.5+(m.busy-1.5)/3, 1.9)
+		}
+		m.run(s, 1)
+	}
+	// Within 5 %: the last second learned from may end in a quarter
+	// past the bend.
+	if f, over := s.Overloaded(100, 0.8); f.PerLeg < 0.00038 || f.PerLeg > 0.0004 || !over {
+		t.Errorf("%s, overloaded %v; want the cost of 0.0004 per leg kept within 5 %%, overloaded", f, over)
+	}
+}
