@@ -25,12 +25,12 @@ const (
 	every   = 250 * time.Millisecond
 	samples = 4
 	// apart is how many samples lie between the two seconds whose loads
-	// and legs give a leg's cost (Sampler.PerLeg): the second just gone
-	// and the one three seconds before it.
+	// and legs give a leg's cost (learnLocked): the second just gone and
+	// the one three seconds before it.
 	apart = 3 * samples
-	// minGrowth is the least growth in legs between those two seconds
-	// that a cost is told from, against the legs carried: a tenth of
-	// them, and at least minGrowthLegs.
+	// The least growth in legs between those two seconds that a cost is
+	// told from: a minGrowthShare-th of the legs carried, and at least
+	// minGrowthLegs.
 	minGrowthShare = 10
 	minGrowthLegs  = 50
 	// saturated is the machine's busy share past which its growth no
