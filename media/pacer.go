@@ -88,6 +88,11 @@ type pacer struct {
 	late *lateMeter
 	// legs is len(list) at the end of the last tick, for Engine.Lateness.
 	legs atomic.Int64
+	// grid is an engine time at or before the ticker's first tick: ticks
+	// come at grid + k·tickInterval (a runtime ticker keeps its phase when
+	// it runs late), and every session's frames are due on that grid (see
+	// onGrid).
+	grid int64
 
 	stop chan struct{}
 	done chan struct{}
@@ -113,6 +118,9 @@ func (p *pacer) join(s *Session) {
 
 func (p *pacer) run() {
 	defer close(p.done)
+	// Read before the ticker exists, so that no tick comes before the
+	// grid point it stands for and a frame due there is sent in it.
+	p.grid = p.e.now()
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
 	for {
@@ -139,12 +147,17 @@ func (p *pacer) tick(now int64) {
 		p.rx.drain(now)
 	}
 	p.mu.Lock()
+	joined := len(p.list)
 	for _, s := range p.pending {
-		p.list = append(p.list, pacedSession{due: s.nextDue, s: s})
+		p.list = append(p.list, pacedSession{s: s})
 	}
 	clear(p.pending)
 	p.pending = p.pending[:0]
 	p.mu.Unlock()
+	for i := joined; i < len(p.list); i++ {
+		e := &p.list[i]
+		e.due = p.schedule(e.s)
+	}
 
 	events := p.eventsPending.Swap(false)
 	for i := 0; i < len(p.list); {
@@ -179,6 +192,37 @@ func (p *pacer) tick(now int64) {
 		p.nextInactivity = now + int64(inactivityEvery)
 		p.checkInactivity(now)
 	}
+}
+
+// schedule puts a joining session's frames on the pacer's tick grid: the
+// first is due at the first tick at or after Start, and every 20 ms after
+// it falls on a tick too. The frame leaves at the same tick as it would
+// with its due at Start itself, but its lateness is now the pacer's own
+// delay. Otherwise each stream would carry a constant 0–10 ms between its
+// Start and the tick after, which is no jitter a listener hears, and a
+// stream that started just after a grid point would see its frames leave
+// one tick or the next as the ticker's wakeup wobbled: 10 ms of real
+// jitter.
+func (p *pacer) schedule(s *Session) int64 {
+	due := p.onGrid(s.nextDue)
+	s.nextDue = due
+	s.mu.Lock()
+	s.nextFrameDue = due
+	s.mu.Unlock()
+	return due
+}
+
+// onGrid is the first tick time at or after t.
+func (p *pacer) onGrid(t int64) int64 {
+	tick := int64(tickInterval)
+	off := (t - p.grid) % tick
+	if off < 0 {
+		off += tick
+	}
+	if off == 0 {
+		return t
+	}
+	return t - off + tick
 }
 
 // flush ends a tick's sending. Packets a batching sender failed to write

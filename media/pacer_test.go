@@ -78,6 +78,70 @@ func TestPacerCatchesUpShortDelaysWithoutSkipping(t *testing.T) {
 	}
 }
 
+// dueSender records the due time of every frame handed to it, with the
+// time of the tick that sent it.
+type dueSender struct {
+	tickNow int64
+	sends   []sentFrame
+}
+
+type sentFrame struct{ tick, due int64 }
+
+func (s *dueSender) send(_ *net.UDPConn, _ []byte, _ netip.AddrPort, due int64) error {
+	s.sends = append(s.sends, sentFrame{s.tickNow, due})
+	return nil
+}
+func (s *dueSender) flush() error { return nil }
+
+// A stream's frames are due on the pacer's ticks, whatever the moment its
+// session started: each leaves 20 ms after the one before (the ticker's
+// wakeup wobbling by up to 2 ms moves no frame to the next tick), and its
+// lateness is the pacer's own delay, not the phase between the session's
+// start and the tick after it, which no listener hears.
+func TestFramesAreDueOnThePacersTicks(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	const grid = 3 * ms // the ticker's first tick stands for 3 ms (+10k)
+	for _, phase := range []int64{0, ms / 2, 4 * ms, 9*ms + 9*ms/10} {
+		t.Run(fmt.Sprintf("started %v after a tick", time.Duration(phase)), func(t *testing.T) {
+			e := newTestEngine(t, TransportPortPerCall, nil)
+			snd := &dueSender{}
+			p := newPacer(e, snd)
+			p.grid = grid
+			s := offlineSession(e, true)
+			s.nextDue = grid + 100*ms + phase // Start's time
+			p.join(s)
+			// Ticks at each grid point, woken 0.2 to 2 ms after it.
+			wobble := []int64{ms / 5, 2 * ms, ms, ms / 5, 3 * ms / 2}
+			for k := int64(10); k < 40; k++ {
+				snd.tickNow = grid + k*10*ms + wobble[k%int64(len(wobble))]
+				p.tick(snd.tickNow)
+			}
+			if len(snd.sends) < 14 {
+				t.Fatalf("%d frames sent in 300 ms, want at least 14", len(snd.sends))
+			}
+			for i, f := range snd.sends {
+				if late := f.tick - f.due; late < 0 || late > 2*ms {
+					t.Errorf("frame %d due %v left at %v: %v late, want only the wakeup's delay", i,
+						time.Duration(f.due), time.Duration(f.tick), time.Duration(late))
+				}
+				if (f.due-grid)%(10*ms) != 0 {
+					t.Errorf("frame %d due at %v, off the tick grid", i, time.Duration(f.due))
+				}
+				if i > 0 {
+					prev := snd.sends[i-1]
+					if f.due-prev.due != 20*ms || f.tick-prev.tick > 22*ms || f.tick-prev.tick < 18*ms {
+						t.Errorf("frame %d left %v after the one before (due %v after)", i,
+							time.Duration(f.tick-prev.tick), time.Duration(f.due-prev.due))
+					}
+				}
+			}
+			if first := snd.sends[0].due; first < grid+100*ms+phase || first >= grid+110*ms+phase {
+				t.Errorf("first frame due %v, want the first tick at or after the start %v", time.Duration(first), time.Duration(grid+100*ms+phase))
+			}
+		})
+	}
+}
+
 func TestPacerDropsClosedSessions(t *testing.T) {
 	e := newTestEngine(t, TransportPortPerCall, nil)
 	p := newPacer(e, &nullSender{})
