@@ -40,6 +40,8 @@ type options struct {
 	agentPassword               string
 	quiet                       bool
 	cpuProfile                  string
+	floor                       int
+	floorWindow                 time.Duration
 }
 
 func main() {
@@ -52,6 +54,7 @@ func main() {
   loadgen -hotline ./hotline -mode bridged -calls 1000 -cps 100 -hold 60s
   loadgen -target 127.0.0.1:5060 -pid 1234 -metrics http://127.0.0.1:9060/metrics -calls 100
   loadgen -hotline ./hotline -sipp bench/loadgen/sipp/uac.xml -calls 200 -cps 20 -hold 30s
+  loadgen -floor 5000 -cps 200 -window 20s
 
 By default loadgen starts hotline itself with a generated config in a
 temporary directory and stops it (TERM, then KILL) at the end. Wrap heavy runs
@@ -83,6 +86,8 @@ Flags:
 	fs.StringVar(&o.sippScenario, "sipp", "", "let sipp place the calls with this scenario instead of loadgen's own callers (IVR only); hotline is measured the same way")
 	fs.BoolVar(&o.quiet, "quiet", false, "log only warnings")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile (the whole run) to this file")
+	fs.IntVar(&o.floor, "floor", 0, "instead of loading hotline: move this many calls' RTP both ways between two of the generator's own media engines, with nothing else to do, and report what the packets alone cost (ramped at -cps)")
+	fs.DurationVar(&o.floorWindow, "window", 20*time.Second, "with -floor: the measured window, after 3 s of warm-up")
 	_ = fs.Parse(os.Args[1:])
 
 	level := slog.LevelInfo
@@ -104,6 +109,13 @@ Flags:
 		}
 		defer f.Close()
 		defer pprof.StopCPUProfile()
+	}
+	if o.floor > 0 {
+		if err := floor(ctx, o, log); err != nil {
+			log.Error("loadgen", "error", err)
+			os.Exit(1)
+		}
+		return
 	}
 	r, err := run(ctx, o, log)
 	if err != nil {
