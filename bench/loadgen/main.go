@@ -434,14 +434,24 @@ wait:
 	return r, nil
 }
 
+// lateBarMS is the pacer lateness the capacity targets hold p99 within.
+const lateBarMS = 20.0
+
 // measure fills the window figures from the readings.
 func measure(r *report, rs []reading, callsStarted time.Time) {
 	if len(rs) == 0 {
 		r.Notes = append(r.Notes, "no readings were taken")
 		return
 	}
-	for _, x := range rs {
-		r.Timeline = append(r.Timeline, timelinePoint{T: x.At.Sub(rs[0].At).Seconds(), Active: x.Active, HotlineCPU: x.Hotline.CPU.Seconds()})
+	for i, x := range rs {
+		late := math.NaN()
+		if i > 0 && rs[i-1].Metrics != nil && x.Metrics != nil {
+			const name = "hotline_rtp_pacer_lateness_seconds"
+			if d := histogramDelta(rs[i-1].Metrics.histogram(name), x.Metrics.histogram(name)); len(d) > 0 && d[len(d)-1].Count > 0 {
+				late = 1000 * histogramQuantile(0.99, d)
+			}
+		}
+		r.Timeline = append(r.Timeline, timelinePoint{T: x.At.Sub(rs[0].At).Seconds(), Active: x.Active, HotlineCPU: x.Hotline.CPU.Seconds(), LateP99MS: late})
 	}
 	// RSS before the first call: the last reading before calls started.
 	before := rs[0]
@@ -466,6 +476,19 @@ func measure(r *report, rs []reading, callsStarted time.Time) {
 		sum += float64(x.Active)
 	}
 	r.Concurrent = sum / float64(last-first+1)
+	r.WorstSecondP99MS = math.NaN()
+	for _, pt := range r.Timeline[first+1 : last+1] {
+		if math.IsNaN(pt.LateP99MS) {
+			continue
+		}
+		r.WindowWholeSeconds++
+		if pt.LateP99MS <= lateBarMS {
+			r.SecondsWithinBar++
+		}
+		if math.IsNaN(r.WorstSecondP99MS) || pt.LateP99MS > r.WorstSecondP99MS {
+			r.WorstSecondP99MS, r.WorstSecondAt = pt.LateP99MS, pt.T
+		}
+	}
 	r.GeneratorCPUWindow = (b.Gen - a.Gen).Seconds()
 	if r.WindowSeconds > 0 {
 		r.MachineBusyCores = (b.Machine - a.Machine).Seconds() / r.WindowSeconds

@@ -101,9 +101,15 @@ type report struct {
 	// PacerDuePercent is the frames hotline's pacer sent in the window
 	// against those due (50 a second per leg): below 100 hotline could not
 	// keep up, and its CPU per call-second then understates a full call.
-	PacerDuePercent   float64
-	GCCount           float64
-	GCMeanMS, GCMaxMS float64
+	PacerDuePercent float64
+	// SecondsWithinBar counts the window's seconds whose own p99 lateness
+	// was within lateBarMS, of WindowWholeSeconds: it tells a tail spread
+	// over the whole window from a few bad seconds. WorstSecondP99MS is
+	// the worst of them, WorstSecondAt its time in the timeline.
+	SecondsWithinBar, WindowWholeSeconds int
+	WorstSecondP99MS, WorstSecondAt      float64
+	GCCount                              float64
+	GCMeanMS, GCMaxMS                    float64
 
 	GeneratorCPUWindow, GeneratorCPUTotal float64 // seconds
 	// MachineBusyCores is how many CPUs were busy on average in the
@@ -190,6 +196,7 @@ func (r *report) writeText(w io.Writer) {
 	p("RTP per call", "%.0f sent, %.0f received, loss %.3f%% by sequence, %.1f%% skipped by hotline (timestamp jumps)", r.RTPSentPerCall, r.RTPReceivedPerCall, r.RTPLossPercent, r.RTPSkippedPercent)
 	p("RTP generator", "%d frames skipped (generator behind), %d send errors, %d stray packets", r.RTPSkipped, r.RTPSendErrors, r.RTPStray)
 	p("pacer lateness p50/p99/max", "%s / %s / ≤ %s ms (%.0f frames in the window, %.1f%% of those due)", fmtMS(r.PacerP50MS), fmtMS(r.PacerP99MS), fmtMS(r.PacerMaxMS), r.PacerFrames, r.PacerDuePercent)
+	p("seconds within 20 ms", "%d of %d seconds had p99 lateness within %.0f ms; the worst %s ms (t=%.0f s)", r.SecondsWithinBar, r.WindowWholeSeconds, lateBarMS, fmtMS(r.WorstSecondP99MS), r.WorstSecondAt)
 	p("GC in the window", "%.0f cycles, mean pause %s ms, max %s ms", r.GCCount, fmtMS(r.GCMeanMS), fmtMS(r.GCMaxMS))
 	p("generator CPU", "%.2f s in the window (%.1f%% of one core), %.2f s in all", r.GeneratorCPUWindow,
 		100*r.GeneratorCPUWindow/math.Max(r.WindowSeconds, 1e-9), r.GeneratorCPUTotal)
@@ -281,6 +288,9 @@ type timelinePoint struct {
 	T          float64 `json:"t"`
 	Active     int64   `json:"active"`
 	HotlineCPU float64 `json:"hotline_cpu"`
+	// LateP99MS is the p99 pacer lateness of the second before the
+	// reading (NaN, written as null, without a frame or a scrape).
+	LateP99MS float64 `json:"late_p99_ms"`
 }
 
 // sample is one reading of the run, taken every second.

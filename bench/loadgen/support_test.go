@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -238,5 +239,55 @@ func TestMachineBusyAddsEveryBusyColumn(t *testing.T) {
 	}
 	if _, err := parseMachineBusy("intr 1 2 3"); !errors.Is(err, errMalformed) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// lateMetrics is a scrape whose lateness histogram has counted fast frames
+// within 5 ms and slow ones between 20 and 50 ms so far.
+func lateMetrics(t *testing.T, fast, slow int) *metricSet {
+	t.Helper()
+	total := fast + slow
+	text := fmt.Sprintf(`hotline_rtp_pacer_lateness_seconds_bucket{le="0.005"} %d
+hotline_rtp_pacer_lateness_seconds_bucket{le="0.02"} %d
+hotline_rtp_pacer_lateness_seconds_bucket{le="0.05"} %d
+hotline_rtp_pacer_lateness_seconds_bucket{le="+Inf"} %d
+hotline_rtp_pacer_lateness_seconds_sum 1
+hotline_rtp_pacer_lateness_seconds_count %d
+`, fast, fast, total, total, total)
+	m, err := parseMetrics(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// The report tells a tail spread over the window from a few bad seconds:
+// each second's own p99, and how many of the window's seconds kept it
+// within the bar.
+func TestEachSecondOfTheWindowIsJudgedByItsOwnP99(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	var rs []reading
+	fast, slow := 0, 0
+	for i, a := range []int64{0, 100, 100, 100, 100, 100, 100, 100, 100, 0} {
+		fast += 1000
+		if i == 6 {
+			slow += 100 // a tenth of this second's frames 20–50 ms late
+		}
+		rs = append(rs, reading{At: t0.Add(time.Duration(i) * time.Second), Active: a, Metrics: lateMetrics(t, fast, slow)})
+	}
+	r := &report{Mode: "ivr"}
+	measure(r, rs, t0)
+	// Window: readings 3..8, so the seconds ending at 4..8 are judged.
+	if r.WindowWholeSeconds != 5 || r.SecondsWithinBar != 4 {
+		t.Errorf("%d of %d seconds within the bar, want 4 of 5", r.SecondsWithinBar, r.WindowWholeSeconds)
+	}
+	if r.WorstSecondAt != 6 || r.WorstSecondP99MS <= 20 || r.WorstSecondP99MS > 50 {
+		t.Errorf("worst second %.1f ms at t=%.0f, want 20–50 ms at t=6", r.WorstSecondP99MS, r.WorstSecondAt)
+	}
+	if p := r.Timeline[5].LateP99MS; p > 5 {
+		t.Errorf("second 5's p99 %.1f ms, want within 5 ms", p)
+	}
+	if !math.IsNaN(r.Timeline[0].LateP99MS) {
+		t.Errorf("the first reading has no second before it, got %.1f ms", r.Timeline[0].LateP99MS)
 	}
 }
