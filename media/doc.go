@@ -22,7 +22,10 @@
 //     shard. A goroutine and ticker per call does not scale (see
 //     DESIGN.md, "Media engine"); one loop touching every stream in turn
 //     does, and it is the single place where the sending strategy (one
-//     syscall per packet, or batches on a shared socket) is chosen;
+//     syscall per packet, or batches on a shared socket) is chosen. A
+//     stream's frames are due on its shard's ticks, so the lateness it
+//     measures is the pacer's own delay, not the phase between the call's
+//     start and the next tick;
 //   - prompt playback: Play hands already-encoded clips to the pacer, which
 //     copies one 160-byte frame per 20 ms into the packet; between prompts
 //     the stream continues with encoded silence, so the caller never hears a
