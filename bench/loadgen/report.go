@@ -362,9 +362,21 @@ func jsonSafe(r *report) any {
 			m := map[string]any{}
 			for i := range v.NumField() {
 				f := v.Type().Field(i)
-				if f.IsExported() {
-					m[f.Name] = walk(v.Field(i))
+				if !f.IsExported() {
+					continue
 				}
+				// The names json.Marshal would give: the tag's, if any.
+				name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+				if name == "-" && opts == "" {
+					continue
+				}
+				if name == "" {
+					name = f.Name
+				}
+				if strings.Contains(","+opts+",", ",omitempty,") && v.Field(i).IsZero() {
+					continue
+				}
+				m[name] = walk(v.Field(i))
 			}
 			return m
 		case reflect.Slice:

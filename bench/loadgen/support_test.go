@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -289,5 +291,46 @@ func TestEachSecondOfTheWindowIsJudgedByItsOwnP99(t *testing.T) {
 	}
 	if !math.IsNaN(r.Timeline[0].LateP99MS) {
 		t.Errorf("the first reading has no second before it, got %.1f ms", r.Timeline[0].LateP99MS)
+	}
+}
+
+// A figure that could not be measured goes out as null, and every other
+// field keeps the name json.Marshal gives it: readers of -json (the smoke
+// test among them) find the calls under the same keys either way.
+func TestJSONWithUnmeasuredFiguresKeepsTheFieldNames(t *testing.T) {
+	r := &report{
+		Calls:      1,
+		PacerP99MS: math.NaN(),
+		Timeline:   []timelinePoint{{T: 0, LateP99MS: math.NaN()}},
+		PerCall:    []callResult{{CallID: "c1", Outcome: "completed", RTPReceived: 42}},
+	}
+	path := t.TempDir() + "/r.json"
+	if err := r.writeJSON(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Calls      int
+		PacerP99MS *float64
+		Timeline   []map[string]any
+		PerCall    []map[string]any
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Calls != 1 || got.PacerP99MS != nil {
+		t.Errorf("Calls %d, PacerP99MS %v; want 1 and null", got.Calls, got.PacerP99MS)
+	}
+	if len(got.PerCall) != 1 || got.PerCall[0]["call_id"] != "c1" || got.PerCall[0]["rtp_received"] != 42.0 {
+		t.Errorf("per call: %v", got.PerCall)
+	}
+	if _, ok := got.PerCall[0]["reason"]; ok {
+		t.Errorf("an empty omitempty field was written: %v", got.PerCall[0])
+	}
+	if len(got.Timeline) != 1 || got.Timeline[0]["late_p99_ms"] != nil {
+		t.Errorf("timeline: %v", got.Timeline)
 	}
 }
