@@ -54,21 +54,15 @@ func runFloor(ctx context.Context, n, sockets int, clip []byte, ramp, warmup, wi
 	// steady rate would.
 	start := time.Now()
 	for i := range n {
-		if d := time.Until(start.Add(ramp * time.Duration(i) / time.Duration(n))); d > 0 {
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(d):
-			}
+		if err := sleepCtx(ctx, time.Until(start.Add(ramp*time.Duration(i)/time.Duration(n)))); err != nil {
+			return nil, err
 		}
 		callers.startMedia(i, server.addr(i))
 		server.startMedia(i, callers.addr(i))
 	}
 	log.Info("floor: all streams up", "calls", n)
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(warmup):
+	if err := sleepCtx(ctx, warmup); err != nil {
+		return nil, err
 	}
 
 	count := func() (rx, tx uint64) {
@@ -88,10 +82,8 @@ func runFloor(ctx context.Context, n, sockets int, clip []byte, ramp, warmup, wi
 	}
 	t0 := time.Now()
 	skipped0 := callers.skipped.Load() + server.skipped.Load()
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(window):
+	if err := sleepCtx(ctx, window); err != nil {
+		return nil, err
 	}
 	rx1, tx1 := count()
 	cpu1 := selfCPU()
@@ -120,6 +112,21 @@ func runFloor(ctx context.Context, n, sockets int, clip []byte, ramp, warmup, wi
 	return res, nil
 }
 
+// sleepCtx waits for d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 func (r *floorResult) writeText(w io.Writer) {
 	secs := r.Window.Seconds()
 	perPacket := func(d time.Duration) float64 {
@@ -130,7 +137,7 @@ func (r *floorResult) writeText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "packet floor: %d calls, RTP both ways, no other work, %.1f s window\n", r.Calls, secs)
 	fmt.Fprintf(w, "  packets:        %d sent, %d received (%.0f per second; due %d)\n",
-		r.Sent, r.Packets, float64(r.Packets)/secs, int64(float64(2*r.Calls*50)*secs))
+		r.Sent, r.Packets, float64(r.Packets)/secs, int64(float64(2*r.Calls*framesPerSecond)*secs))
 	fmt.Fprintf(w, "  lost:           %d by sequence (whole run), %d frames skipped, %d send errors\n", r.Lost, r.Skipped, r.SendErrors)
 	fmt.Fprintf(w, "  process CPU:    %.2f cores, %.2f µs per packet (send and receive)\n", r.ProcessCPU.Seconds()/secs, perPacket(r.ProcessCPU))
 	fmt.Fprintf(w, "  machine busy:   %.2f cores, %.2f µs per packet\n", r.MachineBusy.Seconds()/secs, perPacket(r.MachineBusy))

@@ -22,7 +22,7 @@ func TestFloorMovesEveryCallsAudioBothWays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	due := float64(2*calls*50) * r.Window.Seconds()
+	due := float64(2*calls*framesPerSecond) * r.Window.Seconds()
 	for name, got := range map[string]uint64{"sent": r.Sent, "received": r.Packets} {
 		if float64(got) < 0.9*due || float64(got) > 1.1*due {
 			t.Errorf("%s %d packets in %v, want about %.0f", name, got, r.Window, due)

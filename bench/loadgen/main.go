@@ -520,7 +520,7 @@ func measure(r *report, rs []reading, callsStarted time.Time) {
 			if r.Mode == "bridged" {
 				legs = 2
 			}
-			if due := r.Concurrent * legs * r.WindowSeconds * 50; due > 0 {
+			if due := r.Concurrent * legs * r.WindowSeconds * float64(framesPerSecond); due > 0 {
 				r.PacerDuePercent = 100 * r.PacerFrames / due
 			}
 		} else {

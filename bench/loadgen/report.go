@@ -337,6 +337,18 @@ func steadyWindow(rs []reading) (first, last int, ok bool) {
 }
 
 // jsonSafe returns r as generic JSON values with NaN and infinities as nil.
+// emptyForJSON is what encoding/json's omitempty leaves out: false, 0, a
+// nil pointer or interface, and an empty string, slice, map or array.
+func emptyForJSON(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.String, reflect.Slice, reflect.Map, reflect.Array:
+		return v.Len() == 0
+	case reflect.Struct:
+		return false
+	}
+	return v.IsZero()
+}
+
 func jsonSafe(r *report) any {
 	var walk func(v reflect.Value) any
 	walk = func(v reflect.Value) any {
@@ -373,7 +385,7 @@ func jsonSafe(r *report) any {
 				if name == "" {
 					name = f.Name
 				}
-				if strings.Contains(","+opts+",", ",omitempty,") && v.Field(i).IsZero() {
+				if strings.Contains(","+opts+",", ",omitempty,") && emptyForJSON(v.Field(i)) {
 					continue
 				}
 				m[name] = walk(v.Field(i))

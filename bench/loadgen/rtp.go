@@ -18,6 +18,9 @@ import (
 const (
 	// frameInterval is the RTP packetisation time every endpoint sends at.
 	frameInterval = 20 * time.Millisecond
+	// framesPerSecond is what one endpoint sends, and hotline's pacer
+	// sends each leg, every second.
+	framesPerSecond = int(time.Second / frameInterval)
 	// senderTick is how often a sender loop wakes: every frame due by then
 	// is sent, so a frame is up to one tick late by design (as in
 	// hotline's own pacer).
