@@ -444,14 +444,26 @@ func measure(r *report, rs []reading, callsStarted time.Time) {
 		return
 	}
 	for i, x := range rs {
-		late := math.NaN()
-		if i > 0 && rs[i-1].Metrics != nil && x.Metrics != nil {
-			const name = "hotline_rtp_pacer_lateness_seconds"
-			if d := histogramDelta(rs[i-1].Metrics.histogram(name), x.Metrics.histogram(name)); len(d) > 0 && d[len(d)-1].Count > 0 {
-				late = 1000 * histogramQuantile(0.99, d)
+		pt := timelinePoint{T: x.At.Sub(rs[0].At).Seconds(), Active: x.Active, HotlineCPU: x.Hotline.CPU.Seconds(),
+			LateP99MS: math.NaN(), MachineCores: math.NaN(), GCCycles: math.NaN()}
+		if i > 0 {
+			prev := rs[i-1]
+			if wall := x.At.Sub(prev.At).Seconds(); wall > 0 {
+				pt.MachineCores = (x.Machine - prev.Machine).Seconds() / wall
+			}
+			if prev.Metrics != nil && x.Metrics != nil {
+				const name = "hotline_rtp_pacer_lateness_seconds"
+				if d := histogramDelta(prev.Metrics.histogram(name), x.Metrics.histogram(name)); len(d) > 0 && d[len(d)-1].Count > 0 {
+					pt.LateP99MS = 1000 * histogramQuantile(0.99, d)
+				}
+				c0, ok0 := prev.Metrics.value("go_gc_duration_seconds_count", nil)
+				c1, ok1 := x.Metrics.value("go_gc_duration_seconds_count", nil)
+				if ok0 && ok1 {
+					pt.GCCycles = c1 - c0
+				}
 			}
 		}
-		r.Timeline = append(r.Timeline, timelinePoint{T: x.At.Sub(rs[0].At).Seconds(), Active: x.Active, HotlineCPU: x.Hotline.CPU.Seconds(), LateP99MS: late})
+		r.Timeline = append(r.Timeline, pt)
 	}
 	// RSS before the first call: the last reading before calls started.
 	before := rs[0]

@@ -291,6 +291,13 @@ type timelinePoint struct {
 	// LateP99MS is the p99 pacer lateness of the second before the
 	// reading (NaN, written as null, without a frame or a scrape).
 	LateP99MS float64 `json:"late_p99_ms"`
+	// MachineCores is how many CPUs the whole machine kept busy in the
+	// second before the reading (NaN for the first).
+	MachineCores float64 `json:"machine_cores"`
+	// GCCycles is how many garbage collections hotline finished in the
+	// second before the reading, to tell a collection's mark phase from
+	// other causes of a late second.
+	GCCycles float64 `json:"gc_cycles"`
 }
 
 // sample is one reading of the run, taken every second.

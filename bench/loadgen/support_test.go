@@ -275,7 +275,8 @@ func TestEachSecondOfTheWindowIsJudgedByItsOwnP99(t *testing.T) {
 		if i == 6 {
 			slow += 100 // a tenth of this second's frames 20–50 ms late
 		}
-		rs = append(rs, reading{At: t0.Add(time.Duration(i) * time.Second), Active: a, Metrics: lateMetrics(t, fast, slow)})
+		busy := time.Duration(i) * 1500 * time.Millisecond // 1.5 CPUs busy
+		rs = append(rs, reading{At: t0.Add(time.Duration(i) * time.Second), Active: a, Machine: busy, Metrics: lateMetrics(t, fast, slow)})
 	}
 	r := &report{Mode: "ivr"}
 	measure(r, rs, t0)
@@ -291,6 +292,9 @@ func TestEachSecondOfTheWindowIsJudgedByItsOwnP99(t *testing.T) {
 	}
 	if !math.IsNaN(r.Timeline[0].LateP99MS) {
 		t.Errorf("the first reading has no second before it, got %.1f ms", r.Timeline[0].LateP99MS)
+	}
+	if c := r.Timeline[5].MachineCores; math.Abs(c-1.5) > 1e-9 {
+		t.Errorf("second 5 had the machine %.2f CPUs busy, want 1.5", c)
 	}
 }
 
