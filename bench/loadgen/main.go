@@ -445,11 +445,12 @@ func measure(r *report, rs []reading, callsStarted time.Time) {
 	}
 	for i, x := range rs {
 		pt := timelinePoint{T: x.At.Sub(rs[0].At).Seconds(), Active: x.Active, HotlineCPU: x.Hotline.CPU.Seconds(),
-			LateP99MS: math.NaN(), MachineCores: math.NaN(), GCCycles: math.NaN()}
+			LateP99MS: math.NaN(), MachineCores: math.NaN(), GeneratorCores: math.NaN(), GCCycles: math.NaN()}
 		if i > 0 {
 			prev := rs[i-1]
 			if wall := x.At.Sub(prev.At).Seconds(); wall > 0 {
 				pt.MachineCores = (x.Machine - prev.Machine).Seconds() / wall
+				pt.GeneratorCores = (x.Gen - prev.Gen).Seconds() / wall
 			}
 			if prev.Metrics != nil && x.Metrics != nil {
 				const name = "hotline_rtp_pacer_lateness_seconds"

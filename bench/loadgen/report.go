@@ -294,6 +294,8 @@ type timelinePoint struct {
 	// MachineCores is how many CPUs the whole machine kept busy in the
 	// second before the reading (NaN for the first).
 	MachineCores float64 `json:"machine_cores"`
+	// GeneratorCores is how many CPUs loadgen itself used in that second.
+	GeneratorCores float64 `json:"generator_cores"`
 	// GCCycles is how many garbage collections hotline finished in the
 	// second before the reading, to tell a collection's mark phase from
 	// other causes of a late second.

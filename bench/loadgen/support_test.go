@@ -276,7 +276,8 @@ func TestEachSecondOfTheWindowIsJudgedByItsOwnP99(t *testing.T) {
 			slow += 100 // a tenth of this second's frames 20–50 ms late
 		}
 		busy := time.Duration(i) * 1500 * time.Millisecond // 1.5 CPUs busy
-		rs = append(rs, reading{At: t0.Add(time.Duration(i) * time.Second), Active: a, Machine: busy, Metrics: lateMetrics(t, fast, slow)})
+		gen := time.Duration(i) * 500 * time.Millisecond   // half of them the generator's
+		rs = append(rs, reading{At: t0.Add(time.Duration(i) * time.Second), Active: a, Machine: busy, Gen: gen, Metrics: lateMetrics(t, fast, slow)})
 	}
 	r := &report{Mode: "ivr"}
 	measure(r, rs, t0)
@@ -293,8 +294,8 @@ func TestEachSecondOfTheWindowIsJudgedByItsOwnP99(t *testing.T) {
 	if !math.IsNaN(r.Timeline[0].LateP99MS) {
 		t.Errorf("the first reading has no second before it, got %.1f ms", r.Timeline[0].LateP99MS)
 	}
-	if c := r.Timeline[5].MachineCores; math.Abs(c-1.5) > 1e-9 {
-		t.Errorf("second 5 had the machine %.2f CPUs busy, want 1.5", c)
+	if c, g := r.Timeline[5].MachineCores, r.Timeline[5].GeneratorCores; math.Abs(c-1.5) > 1e-9 || math.Abs(g-0.5) > 1e-9 {
+		t.Errorf("second 5 had the machine %.2f CPUs busy, the generator %.2f; want 1.5 and 0.5", c, g)
 	}
 }
 
