@@ -124,6 +124,20 @@ func (e *Engine) Legs() int {
 	return n
 }
 
+// MediaCPU is the CPU time the pacers have spent in their ticks since the
+// engine started: reading, analysing, relaying and sending every leg's
+// audio (with TransportPortPerCall, reading is the legs' own goroutines'
+// and not counted). Per leg it is what a leg costs this process, which
+// the overload guard's CPU forecast weighs coming legs at (package
+// sysload).
+func (e *Engine) MediaCPU() time.Duration {
+	var n int64
+	for _, p := range e.pacers {
+		n += p.cpu.Load()
+	}
+	return time.Duration(n)
+}
+
 // latenessAt is Lateness at engine time now, with coming legs foreseen.
 func (e *Engine) latenessAt(now int64, coming int) Lateness {
 	l := Lateness{Bar: e.cfg.LateBar, Coming: coming, Legs: e.Legs()}

@@ -1,6 +1,8 @@
 package media
 
 import (
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -322,4 +324,76 @@ func BenchmarkOverloaded(b *testing.B) {
 			b.Fatal("overloaded")
 		}
 	}
+}
+
+// The pacers count the CPU their ticks take (the overload guard's cost of
+// a leg is made of it): it grows while legs are paced, and is never more
+// than this process's own CPU time over the same span, even while other
+// goroutines keep both CPUs busy and the pacers move between threads.
+func TestMediaCPUIsThePacersOwnCPU(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr Transport) {
+		e := newTestEngine(t, tr, func(c *EngineConfig) { c.PortMax = c.PortMin + 500 })
+		for range 100 {
+			s, p := newTestSession(t, e), newPeer(t)
+			s.Configure(p.addr(), PayloadPCMU, 0)
+			s.Start()
+		}
+		stop := make(chan struct{})
+		defer close(stop)
+		for range runtime.GOMAXPROCS(0) + 1 {
+			go spin(stop)
+		}
+		for range 4 {
+			media0, self0 := e.MediaCPU(), processCPU(t)
+			time.Sleep(250 * time.Millisecond)
+			media1, self1 := e.MediaCPU(), processCPU(t)
+			if media, self := media1-media0, self1-self0; media <= 0 || media > self {
+				t.Errorf("over 250 ms of 100 legs: the pacers counted %v of CPU, the process used %v; want more than none, no more than the process", media, self)
+			}
+		}
+	})
+}
+
+// spin keeps a CPU busy until stop closes.
+func spin(stop <-chan struct{}) {
+	for x := 0; ; x++ {
+		if x%100000 == 0 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// threadCPU reads the clock of the thread it names: on a thread of its
+// own, a spin of 20 ms shows as about that much CPU.
+func TestThreadCPUIsTheThreadsOwn(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0, tid0, ok := threadCPU()
+	if !ok {
+		if runtime.GOOS == "linux" {
+			t.Fatal("no thread CPU clock on Linux")
+		}
+		t.Skip("no thread CPU clock here")
+	}
+	start := time.Now()
+	for time.Since(start) < 20*time.Millisecond {
+	}
+	wall := time.Since(start)
+	cpu1, tid1, _ := threadCPU()
+	if used := time.Duration(cpu1 - cpu0); tid1 != tid0 || used < 10*time.Millisecond || used > wall+time.Millisecond {
+		t.Errorf("a 20 ms spin on thread %d (then %d): %v of CPU in %v; want the same thread, 10 ms to the wall time", tid0, tid1, used, wall)
+	}
+}
+
+func processCPU(t *testing.T) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

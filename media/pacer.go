@@ -88,6 +88,9 @@ type pacer struct {
 	late *lateMeter
 	// legs is len(list) at the end of the last tick, for Engine.Lateness.
 	legs atomic.Int64
+	// cpu is the CPU time, in nanoseconds, the pacer's ticks have taken
+	// (Engine.MediaCPU).
+	cpu atomic.Int64
 	// grid is an engine time at or before the ticker's first tick: ticks
 	// come at grid + k·tickInterval (a runtime ticker keeps its phase when
 	// it runs late), and every session's frames are due on that grid (see
@@ -140,8 +143,28 @@ func (p *pacer) shutdown() {
 	<-p.done
 }
 
-// tick sends every frame due at or before now.
+// tick sends every frame due at or before now, and counts the CPU time
+// that took: by the thread's own clock when the tick ended on the thread
+// it started on, at most its wall time; else its wall time, which is
+// never less. (Should the pacer be moved off its thread and back within
+// a tick, the thread's clock holds what ran on it meanwhile and misses
+// what the tick ran elsewhere; that is rare, and bounded by the wall
+// time.)
 func (p *pacer) tick(now int64) {
+	cpu0, tid0, clock := threadCPU()
+	p.work(now)
+	wall := max(p.e.now()-now, 0)
+	if clock {
+		if cpu1, tid1, ok := threadCPU(); ok && tid1 == tid0 && cpu1 >= cpu0 {
+			p.cpu.Add(min(cpu1-cpu0, wall))
+			return
+		}
+	}
+	p.cpu.Add(wall)
+}
+
+// work is one tick's work.
+func (p *pacer) work(now int64) {
 	p.late.start(now)
 	if p.rx != nil {
 		p.rx.drain(now)

@@ -10,6 +10,16 @@
 // agent seconds later, so by then the calls admitted meanwhile are on
 // their way. The machine's busy share, and what each leg adds to it, say
 // that in advance.
+//
+// What a leg adds is measured: the media engine counts the CPU time its
+// pacers spend on the legs' audio, and the sampler tells how much the
+// machine's load moves for each CPU of this process's (the kernel's
+// network work, a recorder or a load generator on the same machine move
+// with it; a neighbour's steady load does not). An earlier version
+// inferred the cost from how the machine's load grew with the legs; the
+// signalling of arriving calls grows and stops with the ramp of calls,
+// not with the legs, and that inference was off by a factor of four to
+// six in both directions at the ends of a ramp.
 package sysload
 
 import (
@@ -24,19 +34,24 @@ const (
 	// them, a second.
 	every   = 250 * time.Millisecond
 	samples = 4
-	// apart is how many samples lie between the two seconds whose loads
-	// and legs give a leg's cost (learnLocked): the second just gone and
-	// the one three seconds before it.
-	apart = 3 * samples
-	// The least growth in legs between those two seconds that a cost is
-	// told from: a minGrowthShare-th of the legs carried, and at least
-	// minGrowthLegs.
-	minGrowthShare = 10
-	minGrowthLegs  = 50
-	// saturated is the machine's busy share past which its growth no
-	// longer tells what a leg costs: as the CPUs run out, threads queue
-	// and the load grows less than the work does.
-	saturated = 0.75
+	// costSamples is the span a leg's cost is measured over, two
+	// seconds: the ratio of two CPU times read a second apart from
+	// counters in 10 ms ticks is noisy by a few percent.
+	costSamples = 2 * samples
+	// minLegs is the fewest legs a cost is measured on: below it, a
+	// tick's fixed work (the timer, the socket reads) would be charged to
+	// a handful of legs.
+	minLegs = 20
+	// seconds is how many one-second loads the machine's response to
+	// this process's load is fitted over (machineResponse); the fit needs
+	// this process's load to have moved by at least minSpread CPUs (its
+	// standard deviation over them), and what it finds is held within
+	// [1, maxResponse]: the machine cannot do less than this process,
+	// and a neighbour whose load happens to rise with ours must not make
+	// a leg look several times dearer.
+	seconds     = 30
+	minSpread   = 0.05
+	maxResponse = 4
 )
 
 // Counters are cumulative CPU times since some fixed point: the machine's
@@ -49,54 +64,65 @@ type Counters struct {
 // Source reads the counters; ReadCounters is the kernel's.
 type Source func() (Counters, error)
 
+// Media is what the sampler asks of the media engine (media.Engine).
+type Media interface {
+	// Legs is how many call legs the engine carries now.
+	Legs() int
+	// MediaCPU is the CPU time the engine has spent on the legs' audio
+	// since some fixed point.
+	MediaCPU() time.Duration
+}
+
 // Load is how busy the machine was over the last second.
 type Load struct {
 	// CPUs is how many CPUs the machine's total covers.
 	CPUs float64
 	// Machine is the CPUs busy, every process and the kernel counted;
-	// Self those this process used.
-	Machine, Self float64
+	// Self those this process used, and Media those of it the legs'
+	// audio took.
+	Machine, Self, Media float64
 	// Legs is how many legs this process carried, the mean over the
 	// second's quarters.
 	Legs float64
 }
 
-// Sampler samples Counters every quarter of a second, keeps the last
-// four seconds, and learns from them what a leg costs the machine. Create
-// it with New; it is safe for concurrent use.
+// Sampler samples Counters every quarter of a second and keeps the last
+// two seconds, from which it tells the machine's load and what a leg
+// costs. Create it with New; it is safe for concurrent use.
 type Sampler struct {
-	read Source
-	legs func() int
-	stop chan struct{}
-	done chan struct{}
+	read  Source
+	media Media
+	stop  chan struct{}
+	done  chan struct{}
 
 	mu   sync.Mutex
-	ring [apart + samples + 1]sample
+	ring [costSamples + 1]sample
 	n    int // samples taken
-	// perLeg is the CPUs a leg costs the machine, once known.
-	perLeg      float64
-	perLegKnown bool
-	err         error
+	err  error
+	// history is the last seconds' loads, one per whole second sampled,
+	// for machineResponse.
+	history  [seconds]Load
+	nHistory int
 }
 
 type sample struct {
-	at   time.Time
-	c    Counters
-	legs int
+	at    time.Time
+	c     Counters
+	legs  int
+	media time.Duration
 }
 
 // ErrUnavailable: the machine's counters cannot be read here (not Linux,
 // or /proc not mounted); there is nothing to forecast from.
 var ErrUnavailable = errors.New("sysload: CPU counters unavailable")
 
-// New starts sampling read (nil: ReadCounters); legs says how many legs
-// this process carries (nil: none, so no cost is learned). It fails if
-// the first read does.
-func New(read Source, legs func() int) (*Sampler, error) {
+// New starts sampling read (nil: ReadCounters) and media (nil: no legs,
+// so no cost is known). It fails if the first read does.
+func New(read Source, media Media) (*Sampler, error) {
 	if read == nil {
 		read = ReadCounters
 	}
-	s := newSampler(read, legs)
+	s := newSampler(read, media)
 	if err := s.sample(time.Now()); err != nil {
 		return nil, err
 	}
@@ -105,12 +131,17 @@ func New(read Source, legs func() int) (*Sampler, error) {
 }
 
 // newSampler is a Sampler that samples only when told to.
-func newSampler(read Source, legs func() int) *Sampler {
-	if legs == nil {
-		legs = func() int { return 0 }
+func newSampler(read Source, media Media) *Sampler {
+	if media == nil {
+		media = noMedia{}
 	}
-	return &Sampler{read: read, legs: legs, stop: make(chan struct{}), done: make(chan struct{})}
+	return &Sampler{read: read, media: media, stop: make(chan struct{}), done: make(chan struct{})}
 }
+
+type noMedia struct{}
+
+func (noMedia) Legs() int               { return 0 }
+func (noMedia) MediaCPU() time.Duration { return 0 }
 
 func (s *Sampler) run() {
 	defer close(s.done)
@@ -138,7 +169,7 @@ func (s *Sampler) Close() {
 
 func (s *Sampler) sample(now time.Time) error {
 	c, err := s.read()
-	legs := s.legs()
+	legs, media := s.media.Legs(), s.media.MediaCPU()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -146,45 +177,45 @@ func (s *Sampler) sample(now time.Time) error {
 		return err
 	}
 	s.err = nil
-	s.ring[s.n%len(s.ring)] = sample{at: now, c: c, legs: legs}
+	s.ring[s.n%len(s.ring)] = sample{at: now, c: c, legs: legs, media: media}
 	s.n++
-	s.learnLocked()
+	if s.n%samples == 1 && s.n > samples {
+		if l, err := s.loadOver(samples); err == nil {
+			s.history[s.nHistory%len(s.history)] = l
+			s.nHistory++
+		}
+	}
 	return nil
 }
 
-// learnLocked tells what a leg costs from how the machine's load grew
-// with the legs: the load of the second just gone against the second
-// three seconds before, when the legs grew enough between them for the
-// difference to be the legs' and not noise. Load that does not grow with
-// the legs (a neighbour, the signalling of a steady stream of calls) is
-// in both seconds and cancels out; what grows with them outside this
-// process (the kernel's network work, a recorder, a load generator on
-// the same machine) is counted. Each cost told is averaged with the one
-// before, and kept while the legs do not grow, or while the machine is
-// over 75 % busy and its load no longer grows with them as it did.
-func (s *Sampler) learnLocked() {
-	if s.n < len(s.ring) {
-		return
+// machineResponse is how many CPUs the machine's load moves by for each
+// CPU this process's load moves by: the slope of a least-squares line
+// through the last seconds' loads (Machine against Self). What does not
+// move with this process (a neighbour's steady work) is the line's
+// intercept and not counted. It is 1 (this process alone) until this
+// process's load has moved enough for the slope to be told from the
+// counters' 10 ms ticks.
+func (s *Sampler) machineResponse() float64 {
+	n := min(s.nHistory, len(s.history))
+	if n < 3 {
+		return 1
 	}
-	now, errNow := s.loadAt(0)
-	then, errThen := s.loadAt(apart)
-	if errNow != nil || errThen != nil {
-		return
+	var meanS, meanM float64
+	for _, l := range s.history[:n] {
+		meanS += l.Self
+		meanM += l.Machine
 	}
-	grew := now.Legs - then.Legs
-	if grew < max(minGrowthLegs, now.Legs/minGrowthShare) || now.Machine <= then.Machine {
-		return
+	meanS /= float64(n)
+	meanM /= float64(n)
+	var sxx, sxy float64
+	for _, l := range s.history[:n] {
+		sxx += (l.Self - meanS) * (l.Self - meanS)
+		sxy += (l.Self - meanS) * (l.Machine - meanM)
 	}
-	if now.Machine >= saturated*now.CPUs {
-		// The machine's load cannot grow with the legs any more: the
-		// growth would make them look cheaper than they are.
-		return
+	if sxx/float64(n) < minSpread*minSpread {
+		return 1
 	}
-	cost := (now.Machine - then.Machine) / grew
-	if s.perLegKnown {
-		cost = (cost + s.perLeg) / 2
-	}
-	s.perLeg, s.perLegKnown = cost, true
+	return min(max(sxy/sxx, 1), maxResponse)
 }
 
 // Load is the machine's load over the last second (less right after New:
@@ -196,15 +227,15 @@ func (s *Sampler) Load() (Load, error) {
 	if s.err != nil {
 		return Load{}, s.err
 	}
-	return s.loadAt(0)
+	return s.loadOver(samples)
 }
 
-// loadAt is the load over the second (or what there is of it) that ended
-// back samples before the newest.
-func (s *Sampler) loadAt(back int) (Load, error) {
-	end := s.n - 1 - back
-	start := max(end-samples, 0)
-	if end <= start || s.n-start > len(s.ring) {
+// loadOver is the load over the last span samples (or what there is of
+// them).
+func (s *Sampler) loadOver(span int) (Load, error) {
+	end := s.n - 1
+	start := max(end-span, 0)
+	if end <= start {
 		return Load{}, errors.New("sysload: not enough samples")
 	}
 	newest, oldest := s.ring[end%len(s.ring)], s.ring[start%len(s.ring)]
@@ -219,20 +250,35 @@ func (s *Sampler) loadAt(back int) (Load, error) {
 	cpus := total / wall
 	busy := (newest.c.MachineBusy - oldest.c.MachineBusy).Seconds() / total
 	self := (newest.c.Self - oldest.c.Self).Seconds() / wall
+	media := (newest.media - oldest.media).Seconds() / wall
 	// Each sample's legs are those at the end of the quarter it closes.
 	legs := 0
 	for i := start + 1; i <= end; i++ {
 		legs += s.ring[i%len(s.ring)].legs
 	}
-	return Load{CPUs: cpus, Machine: busy * cpus, Self: self, Legs: float64(legs) / float64(end-start)}, nil
+	return Load{CPUs: cpus, Machine: busy * cpus, Self: self, Media: media, Legs: float64(legs) / float64(end-start)}, nil
+}
+
+// perLegOf is the CPUs a leg costs the machine by the load l: the audio's
+// CPU per leg, times response, the machine's CPU per CPU of this
+// process. It is unknown (false) with fewer than minLegs legs or no audio
+// CPU counted.
+func perLegOf(l Load, response float64) (float64, bool) {
+	if l.Legs < minLegs || l.Media <= 0 {
+		return 0, false
+	}
+	return l.Media / l.Legs * response, true
 }
 
 // Forecast is what Overloaded judged by.
 type Forecast struct {
 	Load
 	Coming int
-	// PerLeg is the CPUs a leg costs the machine, as learned (see
-	// Sampler.learnLocked); 0 while unknown.
+	// Response is the CPUs the machine's load moves by per CPU of this
+	// process's (Sampler.machineResponse).
+	Response float64
+	// PerLeg is the CPUs a leg costs the machine: the audio's CPU per leg
+	// over the last two seconds, times Response; 0 while unknown.
 	PerLeg float64
 	// Projected is the CPUs the machine would use with the coming legs.
 	Projected float64
@@ -241,26 +287,35 @@ type Forecast struct {
 }
 
 func (f Forecast) String() string {
-	return fmt.Sprintf("%.2f of %.0f CPUs busy (%.2f this process) with %.0f legs, %.3f ms of CPU per leg-second; %d legs coming would make it %.2f, past %.2f",
-		f.Machine, f.CPUs, f.Self, f.Legs, f.PerLeg*1000, f.Coming, f.Projected, f.Budget)
+	return fmt.Sprintf("%.2f of %.0f CPUs busy (%.2f this process, %.2f of it the audio of %.0f legs; the machine moves %.2f× with it), %.3f ms of CPU per leg-second; %d legs coming would make it %.2f, past %.2f",
+		f.Machine, f.CPUs, f.Self, f.Media, f.Legs, f.Response, f.PerLeg*1000, f.Coming, f.Projected, f.Budget)
 }
 
 // Overloaded forecasts whether the machine would stay within maxBusy (a
 // share of its CPUs, 0 < maxBusy ≤ 1) with coming more legs on top of
-// those carried now, each costing what the machine learned a leg costs.
-// Until it has seen the legs grow, or without counters, it never says
-// yes.
+// those carried now, each costing what a leg costs now. While that cost
+// is unknown (fewer than minLegs legs), or without counters, it never
+// says yes.
 func (s *Sampler) Overloaded(coming int, maxBusy float64) (Forecast, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err != nil || !s.perLegKnown {
+	if s.err != nil {
 		return Forecast{}, false
 	}
-	l, err := s.loadAt(0)
+	l, err := s.loadOver(samples)
 	if err != nil {
 		return Forecast{}, false
 	}
-	f := Forecast{Load: l, Coming: coming, PerLeg: s.perLeg, Budget: maxBusy * l.CPUs}
+	span, err := s.loadOver(costSamples)
+	if err != nil {
+		return Forecast{}, false
+	}
+	response := s.machineResponse()
+	perLeg, known := perLegOf(span, response)
+	if !known {
+		return Forecast{}, false
+	}
+	f := Forecast{Load: l, Coming: coming, Response: response, PerLeg: perLeg, Budget: maxBusy * l.CPUs}
 	f.Projected = l.Machine + float64(coming)*f.PerLeg
 	return f, f.Projected > f.Budget
 }

@@ -134,7 +134,7 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	// read, it is off and said so, and the lateness still judges.
 	var machine *sysload.Sampler
 	if cfg.Limits.MaxCPUBusy > 0 {
-		if machine, err = sysload.New(nil, mediaEngine.Legs); err != nil {
+		if machine, err = sysload.New(nil, mediaEngine); err != nil {
 			log.Warn("limits.max_cpu_busy is not judged: the machine's CPU load cannot be read", "error", err)
 		} else {
 			defer machine.Close()
@@ -368,6 +368,8 @@ func registerReadouts(reg prometheus.Registerer, s *sip.Server, m *media.Engine,
 		func() float64 { return float64(m.Stats().FramesSkipped) })
 	metrics.CounterFunc(reg, "hotline_rtp_send_errors_total", "RTP sends that failed.",
 		func() float64 { return float64(m.Stats().SendErrors) })
+	metrics.CounterFunc(reg, "hotline_rtp_pacer_cpu_seconds_total", "CPU time the pacers spent reading, analysing, relaying and sending the legs' audio; per leg, what the limits.max_cpu_busy forecast weighs a coming leg at.",
+		func() float64 { return m.MediaCPU().Seconds() })
 	metrics.GaugeFunc(reg, "hotline_rtp_sessions_active", "RTP sessions open.",
 		func() float64 { return float64(m.Stats().ActiveSessions) })
 	metrics.CounterFunc(reg, "hotline_call_records_written_total", "Call records written (R6).",
