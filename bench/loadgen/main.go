@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -285,14 +286,15 @@ func (t *target) close() {
 type sampler struct {
 	mu       sync.Mutex
 	readings []reading
+	probe    *speedProbe
 	stop     chan struct{}
 	done     chan struct{}
 }
 
 func startSampler(t *target, active *atomic.Int64, genCPU func() time.Duration) *sampler {
-	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+	s := &sampler{probe: startSpeedProbe(), stop: make(chan struct{}), done: make(chan struct{})}
 	take := func() {
-		r := reading{At: time.Now(), Gen: genCPU(), Active: active.Load()}
+		r := reading{At: time.Now(), Gen: genCPU(), Active: active.Load(), ProbeUS: s.probe.take()}
 		r.Machine, _ = machineBusy()
 		if t.pid > 0 {
 			if st, err := readProcStat(t.pid); err == nil {
@@ -327,6 +329,7 @@ func startSampler(t *target, active *atomic.Int64, genCPU func() time.Duration) 
 func (s *sampler) finish() []reading {
 	close(s.stop)
 	<-s.done
+	s.probe.close()
 	return s.readings
 }
 
@@ -445,7 +448,7 @@ func measure(r *report, rs []reading, callsStarted time.Time) {
 	}
 	for i, x := range rs {
 		pt := timelinePoint{T: x.At.Sub(rs[0].At).Seconds(), Active: x.Active, HotlineCPU: x.Hotline.CPU.Seconds(),
-			LateP99MS: math.NaN(), MachineCores: math.NaN(), GeneratorCores: math.NaN(), GCCycles: math.NaN()}
+			LateP99MS: math.NaN(), MachineCores: math.NaN(), GeneratorCores: math.NaN(), GCCycles: math.NaN(), ProbeUS: x.ProbeUS}
 		if i > 0 {
 			prev := rs[i-1]
 			if wall := x.At.Sub(prev.At).Seconds(); wall > 0 {
@@ -490,7 +493,11 @@ func measure(r *report, rs []reading, callsStarted time.Time) {
 	}
 	r.Concurrent = sum / float64(last-first+1)
 	r.WorstSecondP99MS = math.NaN()
+	var probes []float64
 	for _, pt := range r.Timeline[first+1 : last+1] {
+		if !math.IsNaN(pt.ProbeUS) {
+			probes = append(probes, pt.ProbeUS)
+		}
 		if math.IsNaN(pt.LateP99MS) {
 			continue
 		}
@@ -501,6 +508,11 @@ func measure(r *report, rs []reading, callsStarted time.Time) {
 		if math.IsNaN(r.WorstSecondP99MS) || pt.LateP99MS > r.WorstSecondP99MS {
 			r.WorstSecondP99MS, r.WorstSecondAt = pt.LateP99MS, pt.T
 		}
+	}
+	r.ProbeFastestUS, r.ProbeMedianUS, r.ProbeSlowestUS = math.NaN(), math.NaN(), math.NaN()
+	if len(probes) > 0 {
+		slices.Sort(probes)
+		r.ProbeFastestUS, r.ProbeMedianUS, r.ProbeSlowestUS = probes[0], probes[len(probes)/2], probes[len(probes)-1]
 	}
 	r.GeneratorCPUWindow = (b.Gen - a.Gen).Seconds()
 	if r.WindowSeconds > 0 {

@@ -110,6 +110,10 @@ type report struct {
 	WorstSecondP99MS, WorstSecondAt      float64
 	GCCount                              float64
 	GCMeanMS, GCMaxMS                    float64
+	// ProbeFastestUS, ProbeMedianUS and ProbeSlowestUS are the speed
+	// probe's per-second figures over the window (timelinePoint.ProbeUS):
+	// how much the machine's speed moved while hotline was measured.
+	ProbeFastestUS, ProbeMedianUS, ProbeSlowestUS float64
 
 	GeneratorCPUWindow, GeneratorCPUTotal float64 // seconds
 	// MachineBusyCores is how many CPUs were busy on average in the
@@ -196,6 +200,7 @@ func (r *report) writeText(w io.Writer) {
 	p("RTP per call", "%.0f sent, %.0f received, loss %.3f%% by sequence, %.1f%% skipped by hotline (timestamp jumps)", r.RTPSentPerCall, r.RTPReceivedPerCall, r.RTPLossPercent, r.RTPSkippedPercent)
 	p("RTP generator", "%d frames skipped (generator behind), %d send errors, %d stray packets", r.RTPSkipped, r.RTPSendErrors, r.RTPStray)
 	p("pacer lateness p50/p99/max", "%s / %s / ≤ %s ms (%.0f frames in the window, %.1f%% of those due)", fmtMS(r.PacerP50MS), fmtMS(r.PacerP99MS), fmtMS(r.PacerMaxMS), r.PacerFrames, r.PacerDuePercent)
+	p("CPU speed probe", "%s µs of CPU for the same work in the window's median second, %s in its fastest, %s in its slowest (%s)", fmtMS(r.ProbeMedianUS), fmtMS(r.ProbeFastestUS), fmtMS(r.ProbeSlowestUS), probeSpread(r.ProbeFastestUS, r.ProbeSlowestUS))
 	p("seconds within 20 ms", "%d of %d seconds had p99 lateness within %.0f ms; the worst %s ms (t=%.0f s)", r.SecondsWithinBar, r.WindowWholeSeconds, lateBarMS, fmtMS(r.WorstSecondP99MS), r.WorstSecondAt)
 	p("GC in the window", "%.0f cycles, mean pause %s ms, max %s ms", r.GCCount, fmtMS(r.GCMeanMS), fmtMS(r.GCMaxMS))
 	p("generator CPU", "%.2f s in the window (%.1f%% of one core), %.2f s in all", r.GeneratorCPUWindow,
@@ -294,6 +299,9 @@ type timelinePoint struct {
 	// MachineCores is how many CPUs the whole machine kept busy in the
 	// second before the reading (NaN for the first).
 	MachineCores float64 `json:"machine_cores"`
+	// ProbeUS is the machine's speed in that second: the CPU time, in µs,
+	// a fixed piece of work took (speedProbe); more is slower.
+	ProbeUS float64 `json:"probe_us"`
 	// GeneratorCores is how many CPUs loadgen itself used in that second.
 	GeneratorCores float64 `json:"generator_cores"`
 	// GCCycles is how many garbage collections hotline finished in the
@@ -310,6 +318,9 @@ type reading struct {
 	Gen     time.Duration
 	Active  int64
 	Machine time.Duration // busy CPU time of the whole machine
+	// ProbeUS is the CPU the speed probe took in the second before the
+	// reading (median µs; NaN without a probe).
+	ProbeUS float64
 	Metrics *metricSet
 }
 
@@ -416,4 +427,13 @@ func jsonSafe(r *report) any {
 		return v.Interface()
 	}
 	return walk(reflect.ValueOf(r))
+}
+
+// probeSpread says how much slower the slowest second ran than the
+// fastest.
+func probeSpread(fastest, slowest float64) string {
+	if math.IsNaN(fastest) || fastest <= 0 {
+		return "not measured"
+	}
+	return fmt.Sprintf("the slowest second %.0f %% slower", 100*(slowest/fastest-1))
 }

@@ -277,7 +277,11 @@ func TestEachSecondOfTheWindowIsJudgedByItsOwnP99(t *testing.T) {
 		}
 		busy := time.Duration(i) * 1500 * time.Millisecond // 1.5 CPUs busy
 		gen := time.Duration(i) * 500 * time.Millisecond   // half of them the generator's
-		rs = append(rs, reading{At: t0.Add(time.Duration(i) * time.Second), Active: a, Machine: busy, Gen: gen, Metrics: lateMetrics(t, fast, slow)})
+		probe := 500.0
+		if i == 5 {
+			probe = 650 // the machine 30 % slower for a second
+		}
+		rs = append(rs, reading{At: t0.Add(time.Duration(i) * time.Second), Active: a, Machine: busy, Gen: gen, ProbeUS: probe, Metrics: lateMetrics(t, fast, slow)})
 	}
 	r := &report{Mode: "ivr"}
 	measure(r, rs, t0)
@@ -296,6 +300,9 @@ func TestEachSecondOfTheWindowIsJudgedByItsOwnP99(t *testing.T) {
 	}
 	if c, g := r.Timeline[5].MachineCores, r.Timeline[5].GeneratorCores; math.Abs(c-1.5) > 1e-9 || math.Abs(g-0.5) > 1e-9 {
 		t.Errorf("second 5 had the machine %.2f CPUs busy, the generator %.2f; want 1.5 and 0.5", c, g)
+	}
+	if r.ProbeFastestUS != 500 || r.ProbeMedianUS != 500 || r.ProbeSlowestUS != 650 {
+		t.Errorf("speed probe %v / %v / %v µs fastest / median / slowest, want 500 / 500 / 650", r.ProbeFastestUS, r.ProbeMedianUS, r.ProbeSlowestUS)
 	}
 }
 
@@ -337,5 +344,15 @@ func TestJSONWithUnmeasuredFiguresKeepsTheFieldNames(t *testing.T) {
 	}
 	if len(got.Timeline) != 1 || got.Timeline[0]["late_p99_ms"] != nil {
 		t.Errorf("timeline: %v", got.Timeline)
+	}
+}
+
+// The speed probe times real work on this machine's CPU.
+func TestSpeedProbeTimesItsWork(t *testing.T) {
+	p := startSpeedProbe()
+	time.Sleep(3 * probeEvery)
+	p.close()
+	if us := p.take(); !(us > 0 && us < 1e6) {
+		t.Errorf("the probe's median: %v µs, want some CPU and less than a second", us)
 	}
 }
