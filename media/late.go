@@ -125,8 +125,8 @@ func (e *Engine) Legs() int {
 }
 
 // MediaCPU is the CPU time the pacers have spent in their ticks since the
-// engine started: reading, analysing, relaying and sending every leg's
-// audio (with TransportPortPerCall, reading is the legs' own goroutines'
+// engine started, measured one tick in five (pacer.tick): reading,
+// analysing, relaying and sending every leg's audio (with TransportPortPerCall, reading is the legs' own goroutines'
 // and not counted). Per leg it is what a leg costs this process, which
 // the overload guard's CPU forecast weighs coming legs at (package
 // sysload).
