@@ -15,11 +15,11 @@
 // pacers spend on the legs' audio, and the sampler tells how much the
 // machine's load moves for each CPU of this process's (the kernel's
 // network work, a recorder or a load generator on the same machine move
-// with it; a neighbour's steady load does not). An earlier version
-// inferred the cost from how the machine's load grew with the legs; the
+// with it; a neighbour's steady load does not). Inferring the cost from
+// how the machine's load grows with the legs does not work: the
 // signalling of arriving calls grows and stops with the ramp of calls,
-// not with the legs, and that inference was off by a factor of four to
-// six in both directions at the ends of a ramp.
+// not with the legs, and such an inference was off by a factor of four
+// to six in both directions at the ends of a ramp (bench/README.md).
 package sysload
 
 import (
