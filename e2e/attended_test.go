@@ -55,11 +55,14 @@ queues:
 	alice.transferAttended(custCall, consult)
 	joinedAt := time.Now()
 
-	// Both of Alice's calls end: the customer call after the NOTIFY 200,
-	// the consultation by the server.
-	for range 2 {
-		alice.waitEnded(10 * time.Second)
-	}
+	// Both of Alice's calls end: the consultation by the server, then the
+	// customer call by Alice's phone once the NOTIFY 200 came. linphonec
+	// prints the first on its console; for the second it prints that the
+	// call "has been transfered, you can safely close the call", sends
+	// the BYE, and only sometimes reports the call ended, so that one is
+	// read from its SIP log: the BYE on the REFER's dialog, answered 200.
+	alice.waitEnded(10 * time.Second)
+	alice.waitByeAnswered(alice.sentRequest("REFER").header("Call-ID"), 10*time.Second)
 	var notified bool
 	for _, m := range alice.sipMessages() {
 		if !m.Sent && strings.HasPrefix(m.First, "NOTIFY") && strings.Contains(m.body(), "SIP/2.0 200") {

@@ -561,6 +561,35 @@ func (p *linphonePhone) sipMessages() []sipMsg {
 	return msgs
 }
 
+// waitByeAnswered waits until linphonec has sent or received a BYE on the
+// dialog of callID and the BYE was answered 200: the call is over on
+// both sides, whatever its console said.
+func (p *linphonePhone) waitByeAnswered(callID string, within time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		bye, answered := false, false
+		for _, m := range p.sipMessages() {
+			if m.header("Call-ID") != callID {
+				continue
+			}
+			if strings.HasPrefix(m.First, "BYE ") {
+				bye = true
+			}
+			if bye && strings.HasPrefix(m.First, "SIP/2.0 200") && strings.HasSuffix(m.header("CSeq"), " BYE") {
+				answered = true
+			}
+		}
+		if answered {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("linphonec %s: no BYE answered 200 on dialog %s within %v; SIP:\n%s", p.user, callID, within, p.sipTrace())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // sentRequest returns the last request of method that linphonec sent, or
 // fails the test.
 func (p *linphonePhone) sentRequest(method string) sipMsg {
