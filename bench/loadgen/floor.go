@@ -65,37 +65,23 @@ func runFloor(ctx context.Context, n, sockets int, clip []byte, ramp, warmup, wi
 		return nil, err
 	}
 
-	count := func() (rx, tx uint64) {
-		for _, e := range []*mediaEngine{callers, server} {
-			for i := range e.eps {
-				rx += e.eps[i].rxPackets.Load()
-				tx += e.eps[i].txPackets.Load()
-			}
-		}
-		return rx, tx
-	}
-	rx0, tx0 := count()
-	cpu0 := selfCPU()
-	busy0, err := machineBusy()
+	engines := []*mediaEngine{callers, server}
+	before, err := takeFloorCounts(engines)
 	if err != nil {
-		return nil, fmt.Errorf("floor: %w", err)
+		return nil, err
 	}
-	t0 := time.Now()
-	skipped0 := callers.skipped.Load() + server.skipped.Load()
 	if err := sleepCtx(ctx, window); err != nil {
 		return nil, err
 	}
-	rx1, tx1 := count()
-	cpu1 := selfCPU()
-	busy1, err := machineBusy()
+	after, err := takeFloorCounts(engines)
 	if err != nil {
-		return nil, fmt.Errorf("floor: %w", err)
+		return nil, err
 	}
 	res := &floorResult{
-		Calls: n, Window: time.Since(t0),
-		ProcessCPU: cpu1 - cpu0, MachineBusy: busy1 - busy0,
-		Packets: rx1 - rx0, Sent: tx1 - tx0,
-		Skipped: int64(callers.skipped.Load() + server.skipped.Load() - skipped0),
+		Calls: n, Window: after.at.Sub(before.at),
+		ProcessCPU: after.cpu - before.cpu, MachineBusy: after.busy - before.busy,
+		Packets: after.rx - before.rx, Sent: after.tx - before.tx,
+		Skipped: int64(after.skipped - before.skipped),
 	}
 	for i := range n {
 		callers.stopMedia(i)
@@ -103,13 +89,39 @@ func runFloor(ctx context.Context, n, sockets int, clip []byte, ramp, warmup, wi
 	}
 	callers.close()
 	server.close()
-	for _, e := range []*mediaEngine{callers, server} {
+	for _, e := range engines {
 		for i := range e.eps {
 			res.Lost += e.eps[i].lost()
 		}
 		res.SendErrors += e.sendErrors.Load()
 	}
 	return res, nil
+}
+
+// floorCounts is what the floor's window is measured between: the
+// packets both engines received and sent, the frames they skipped, this
+// process's CPU and the machine's busy time, read at one moment.
+type floorCounts struct {
+	at              time.Time
+	rx, tx, skipped uint64
+	cpu, busy       time.Duration
+}
+
+func takeFloorCounts(engines []*mediaEngine) (floorCounts, error) {
+	c := floorCounts{at: time.Now(), cpu: selfCPU()}
+	for _, e := range engines {
+		for i := range e.eps {
+			c.rx += e.eps[i].rxPackets.Load()
+			c.tx += e.eps[i].txPackets.Load()
+		}
+		c.skipped += e.skipped.Load()
+	}
+	busy, err := machineBusy()
+	if err != nil {
+		return floorCounts{}, fmt.Errorf("floor: %w", err)
+	}
+	c.busy = busy
+	return c, nil
 }
 
 // sleepCtx waits for d, or until ctx ends.
