@@ -31,7 +31,11 @@ func TestFloorMovesEveryCallsAudioBothWays(t *testing.T) {
 	if r.Lost != 0 || r.SendErrors != 0 {
 		t.Errorf("lost %d, send errors %d", r.Lost, r.SendErrors)
 	}
-	if r.ProcessCPU <= 0 || r.MachineBusy <= 0 {
+	// The machine's busy time comes from /proc/stat, which counts whole
+	// 10 ms ticks by the CPUs' state at each timer interrupt: 20 calls use
+	// about 2 % of a CPU, and a second of them can fall between ticks and
+	// read 0. This process's own CPU time is exact.
+	if r.ProcessCPU <= 0 || r.MachineBusy < 0 {
 		t.Errorf("process CPU %v, machine busy %v: the cost was not measured", r.ProcessCPU, r.MachineBusy)
 	}
 	var out strings.Builder
