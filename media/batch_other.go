@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Outside Linux the shared transport keeps its demultiplexing but gives up
