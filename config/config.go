@@ -57,6 +57,7 @@ type Config struct {
 	Speech  Speech  `yaml:"speech"`
 	Metrics Metrics `yaml:"metrics"`
 	Limits  Limits  `yaml:"limits"`
+	Process Process `yaml:"process"`
 	Source  string  `yaml:"-"` // file name the config came from ("<built-in>" for defaults)
 }
 
@@ -157,6 +158,17 @@ const (
 	TransportPerCall = "per-call"
 	TransportShared  = "shared"
 )
+
+// Process is how the hotline process runs on its machine.
+type Process struct {
+	// Nice is the scheduling priority hotline gives all its threads at
+	// start, as nice(1) counts it: -20 (first) to 19 (last). Below 0 it
+	// needs root or CAP_SYS_NICE; without either hotline says so once and
+	// runs at the priority it was started with. 0 = leave it as started.
+	// A priority is only ever raised, never lowered, so a service manager
+	// that started hotline higher (systemd's Nice=) keeps its setting.
+	Nice int `yaml:"nice"`
+}
 
 // Limits protect calls already up from new ones (overload, R1).
 type Limits struct {

@@ -405,6 +405,9 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			"max_media_lateness": d.duration(&c.Limits.MaxMediaLateness),
 			"max_cpu_busy":       d.integer(&c.Limits.MaxCPUBusy),
 		}),
+		"process": d.section(map[string]handler{
+			"nice": d.integer(&c.Process.Nice),
+		}),
 		"prompts": func(path string, line int, v *yaml.Node) { d.prompts(path, line, v, c) },
 		"database": d.section(map[string]handler{
 			"driver": d.str(&c.Database.Driver),

@@ -6,7 +6,7 @@ import (
 	"github.com/hotline-dev/hotline/config"
 )
 
-const rootKeys = "agents, answer, api, closing, company, database, day_parts, http, language, limits, menu, metrics, prompts, queues, registrar, ring, routing, rtp, sip, speech, timezone"
+const rootKeys = "agents, answer, api, closing, company, database, day_parts, http, language, limits, menu, metrics, process, prompts, queues, registrar, ring, routing, rtp, sip, speech, timezone"
 
 // Each case is a whole file and every line Parse must print for it, in
 // order: several problems in one file are all reported, each at its line.
@@ -69,6 +69,8 @@ limits:
   retry_after: 1500ms
   max_media_lateness: 500us
   max_cpu_busy: 120
+process:
+  nice: -21
 `,
 			want: []string{
 				"bad.yaml:2: rtp.transport: unknown value \"batched\" (want per-call or shared)",
@@ -76,6 +78,7 @@ limits:
 				"bad.yaml:5: limits.retry_after: must be whole seconds, at least 1s (Retry-After counts seconds), got 1.5s",
 				"bad.yaml:6: limits.max_media_lateness: must be 0 (not judged) or at least 1ms, got 500µs",
 				"bad.yaml:7: limits.max_cpu_busy: must be a percentage of the CPUs, 1 to 100, or 0 (not judged), got 120",
+				"bad.yaml:9: process.nice: must be a nice value, -20 (first) to 19 (last), or 0 (as started), got -21",
 			},
 		},
 		{

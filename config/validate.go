@@ -177,6 +177,9 @@ func (d *decoder) validate(c *Config) {
 	if ok("limits.max_cpu_busy") && (c.Limits.MaxCPUBusy < 0 || c.Limits.MaxCPUBusy > 100) {
 		d.report("limits.max_cpu_busy", nil, "must be a percentage of the CPUs, 1 to 100, or 0 (not judged), got %d", c.Limits.MaxCPUBusy)
 	}
+	if ok("process.nice") && (c.Process.Nice < -20 || c.Process.Nice > 19) {
+		d.report("process.nice", nil, "must be a nice value, -20 (first) to 19 (last), or 0 (as started), got %d", c.Process.Nice)
+	}
 	if ok("rtp.inactivity_timeout") && c.RTP.InactivityTimeout <= 0 {
 		d.report("rtp.inactivity_timeout", nil, "must be positive, got %s", c.RTP.InactivityTimeout)
 	}

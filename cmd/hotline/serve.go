@@ -69,6 +69,8 @@ func serve(args []string, stderr io.Writer) int {
 		cfg.Database.Path = *dbPath
 	}
 
+	applyNice(cfg.Process.Nice, log)
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := runServer(ctx, cfg, log); err != nil {
