@@ -43,6 +43,9 @@ type options struct {
 	cpuProfile                  string
 	floor                       int
 	floorWindow                 time.Duration
+	neighbour                   int
+	neighbourAt, neighbourFor   time.Duration
+	spin                        time.Duration
 }
 
 func main() {
@@ -89,7 +92,15 @@ Flags:
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile (the whole run) to this file")
 	fs.IntVar(&o.floor, "floor", 0, "instead of loading hotline: move this many calls' RTP both ways between two of the generator's own media engines, with nothing else to do, and report what the packets alone cost (ramped at -cps)")
 	fs.DurationVar(&o.floorWindow, "window", 20*time.Second, "with -floor: the measured window, after 3 s of warm-up")
+	fs.IntVar(&o.neighbour, "neighbour", 0, "start this many CPU-bound processes beside hotline during the run (another job on the machine, after the calls were admitted)")
+	fs.DurationVar(&o.neighbourAt, "neighbour-at", 35*time.Second, "with -neighbour: when they start, in the timeline's seconds")
+	fs.DurationVar(&o.neighbourFor, "neighbour-for", 20*time.Second, "with -neighbour: how long they run")
+	fs.DurationVar(&o.spin, "spin", 0, "internal: be one neighbour process, keeping a CPU busy this long")
 	_ = fs.Parse(os.Args[1:])
+	if o.spin > 0 {
+		spin(o.spin)
+		return
+	}
 
 	level := slog.LevelInfo
 	if o.quiet {
@@ -398,6 +409,8 @@ func run(ctx context.Context, o options, log *slog.Logger) (*report, error) {
 
 	cpu0 := selfCPU()
 	smp := startSampler(t, &active, selfCPU)
+	nb := startNeighbour(o.neighbour, o.neighbourAt, o.neighbourFor, log)
+	defer nb.stop()
 	done := make(chan struct{})
 	go func() { u.run(); close(done) }()
 	log.Info("load started", "mode", o.mode, "calls", o.calls, "cps", o.cps, "hold", o.hold, "agents", o.agents, "deadline", o.timeout)
@@ -426,6 +439,15 @@ wait:
 
 	u.collect(r, media)
 	measure(r, readings, u.callsStartedAt)
+	if o.neighbour > 0 {
+		r.NeighbourProcs, r.NeighbourFrom, r.NeighbourFor = o.neighbour, o.neighbourAt.Seconds(), o.neighbourFor.Seconds()
+		measureNeighbour(r, readings)
+	}
+	if t.pid > 0 {
+		if d, err := threadNices(t.pid); err == nil {
+			r.HotlineNice = d
+		}
+	}
 	if t.proc != nil {
 		r.HotlineWarn, r.HotlineErrors, r.HotlineLogExamples = logLevels(t.proc.logPath)
 		if !r.HotlineAlive {

@@ -115,6 +115,19 @@ type report struct {
 	// how much the machine's speed moved while hotline was measured.
 	ProbeFastestUS, ProbeMedianUS, ProbeSlowestUS float64
 
+	// NeighbourProcs CPU-bound processes ran beside hotline from
+	// NeighbourFrom for NeighbourFor seconds (-neighbour); over those
+	// seconds, NeighbourP99MS is the pacer lateness p99,
+	// NeighbourSecondsWithinBar of NeighbourSeconds had their own p99
+	// within lateBarMS, and NeighbourWorstP99MS is the worst second's.
+	NeighbourProcs                              int
+	NeighbourFrom, NeighbourFor, NeighbourP99MS float64
+	NeighbourSecondsWithinBar, NeighbourSeconds int
+	NeighbourWorstP99MS                         float64
+	// HotlineNice is the nice values of hotline's threads near the end of
+	// the run (process.nice), e.g. "-10 on all 14 threads".
+	HotlineNice string
+
 	GeneratorCPUWindow, GeneratorCPUTotal float64 // seconds
 	// MachineBusyCores is how many CPUs were busy on average in the
 	// window; OtherCores what neither hotline nor the generator used: other
@@ -206,6 +219,13 @@ func (r *report) writeText(w io.Writer) {
 	p("generator CPU", "%.2f s in the window (%.1f%% of one core), %.2f s in all", r.GeneratorCPUWindow,
 		100*r.GeneratorCPUWindow/math.Max(r.WindowSeconds, 1e-9), r.GeneratorCPUTotal)
 	p("machine in the window", "%.2f cores busy, of which %.2f neither hotline nor the generator (other jobs, softirq)", r.MachineBusyCores, r.OtherCores)
+	if r.NeighbourProcs > 0 {
+		p("neighbour", "%d CPU-bound processes from t=%.0f s for %.0f s: p99 lateness %s ms, %d of %d seconds within %.0f ms, the worst %s ms",
+			r.NeighbourProcs, r.NeighbourFrom, r.NeighbourFor, fmtMS(r.NeighbourP99MS), r.NeighbourSecondsWithinBar, r.NeighbourSeconds, lateBarMS, fmtMS(r.NeighbourWorstP99MS))
+	}
+	if r.HotlineNice != "" {
+		p("hotline priority", "nice %s", r.HotlineNice)
+	}
 	p("hotline log", "%d WARN, %d ERROR lines; running at the end: %v", r.HotlineWarn, r.HotlineErrors, r.HotlineAlive)
 	for _, e := range r.HotlineLogExamples {
 		p("  e.g.", "%s", e)

@@ -1,0 +1,118 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary be a neighbour process, as loadgen's own
+// binary is one when it runs with -spin.
+func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == "-spin" {
+		d, err := time.ParseDuration(os.Args[2])
+		if err != nil {
+			os.Exit(2)
+		}
+		spin(d)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestParseStatNiceCountsFieldsAfterTheCommandName(t *testing.T) {
+	// Field 18 is the priority (20 + nice), 19 the nice value.
+	line := "4242 (hot line) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 10 -10 8 0 100 1000 200\n"
+	if got, err := parseStatNice(line); err != nil || got != -10 {
+		t.Fatalf("got %v, %v; want -10", got, err)
+	}
+	if _, err := parseStatNice("4242 (x) S 1 2"); !errors.Is(err, errMalformed) {
+		t.Fatalf("short line: err = %v", err)
+	}
+}
+
+func TestDescribeNices(t *testing.T) {
+	for _, tc := range []struct {
+		count map[int]int
+		want  string
+	}{
+		{map[int]int{7: 1}, "7 on its one thread"},
+		{map[int]int{-10: 14}, "-10 on all 14 threads"},
+		{map[int]int{0: 12, -10: 2}, "0 on 12 threads, -10 on 2 threads"},
+		{map[int]int{0: 3, -10: 3}, "-10 on 3 threads, 0 on 3 threads"},
+	} {
+		if got := describeNices(tc.count); got != tc.want {
+			t.Errorf("describeNices(%v) = %q, want %q", tc.count, got, tc.want)
+		}
+	}
+}
+
+func TestThreadNicesReadsAnotherProcess(t *testing.T) {
+	cmd := exec.Command("nice", "-n", "7", "sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("nice(1) not available: %v", err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var got string
+	var err error
+	for range 50 { // nice(1) execs sleep: wait for the exec
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/comm"); strings.TrimSpace(string(b)) == "sleep" {
+			got, err = threadNices(cmd.Process.Pid)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil || got != "7 on its one thread" {
+		t.Fatalf("threadNices = %q, %v; want %q", got, err, "7 on its one thread")
+	}
+}
+
+func TestNeighbourRunsAndIsStoppedByItsPID(t *testing.T) {
+	nb := startNeighbour(1, 0, time.Minute, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var pid int
+	for range 250 {
+		nb.mu.Lock()
+		if len(nb.procs) > 0 {
+			pid = nb.procs[0].Process.Pid
+		}
+		nb.mu.Unlock()
+		if pid != 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pid == 0 {
+		t.Fatal("no neighbour process started within 5 s")
+	}
+	// It works: its CPU time grows while it runs.
+	var cpu time.Duration
+	for range 250 {
+		st, err := readProcStat(pid)
+		if err != nil {
+			t.Fatalf("neighbour %d: %v", pid, err)
+		}
+		if cpu = st.CPU; cpu > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if cpu == 0 {
+		t.Fatal("the neighbour used no CPU in 5 s")
+	}
+	nb.stop()
+	for range 250 {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("neighbour %d still running 5 s after stop", pid)
+}
