@@ -352,18 +352,28 @@ func readProcStat(pid int) (procStat, error) {
 	return st, nil
 }
 
-// parseStatCPU returns utime+stime from a /proc/PID/stat line. The command
-// name (field 2) may hold spaces and parentheses, so fields are counted
-// after its last ')'.
-func parseStatCPU(line string) (time.Duration, error) {
+// statFields returns the fields of a /proc/PID/stat line from field 3 on,
+// requiring at least up to field upTo: f[0] is field 3. The command name
+// (field 2) may hold spaces and parentheses, so fields are counted after
+// its last ')'.
+func statFields(line string, upTo int) ([]string, error) {
 	i := strings.LastIndexByte(line, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("%w: /proc stat line", errMalformed)
+		return nil, fmt.Errorf("%w: /proc stat line", errMalformed)
 	}
 	f := strings.Fields(line[i+1:])
-	// f[0] is field 3 (state); utime is field 14, stime 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("%w: /proc stat line with %d fields", errMalformed, len(f))
+	if len(f) < upTo-2 {
+		return nil, fmt.Errorf("%w: /proc stat line with %d fields", errMalformed, len(f))
+	}
+	return f, nil
+}
+
+// parseStatCPU returns utime+stime from a /proc/PID/stat line.
+func parseStatCPU(line string) (time.Duration, error) {
+	// utime is field 14, stime 15.
+	f, err := statFields(line, 15)
+	if err != nil {
+		return 0, err
 	}
 	u, err1 := strconv.ParseUint(f[11], 10, 64)
 	s, err2 := strconv.ParseUint(f[12], 10, 64)

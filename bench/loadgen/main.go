@@ -462,6 +462,25 @@ wait:
 // lateBarMS is the pacer lateness the capacity targets hold p99 within.
 const lateBarMS = 20.0
 
+// lateSeconds counts the seconds among pts with a p99 lateness of their
+// own, and those within lateBarMS, and finds the worst one (NaN if none).
+func lateSeconds(pts []timelinePoint) (within, total int, worstMS, worstAt float64) {
+	worstMS = math.NaN()
+	for _, pt := range pts {
+		if math.IsNaN(pt.LateP99MS) {
+			continue
+		}
+		total++
+		if pt.LateP99MS <= lateBarMS {
+			within++
+		}
+		if math.IsNaN(worstMS) || pt.LateP99MS > worstMS {
+			worstMS, worstAt = pt.LateP99MS, pt.T
+		}
+	}
+	return within, total, worstMS, worstAt
+}
+
 // measure fills the window figures from the readings.
 func measure(r *report, rs []reading, callsStarted time.Time) {
 	if len(rs) == 0 {
@@ -514,23 +533,13 @@ func measure(r *report, rs []reading, callsStarted time.Time) {
 		sum += float64(x.Active)
 	}
 	r.Concurrent = sum / float64(last-first+1)
-	r.WorstSecondP99MS = math.NaN()
 	var probes []float64
 	for _, pt := range r.Timeline[first+1 : last+1] {
 		if !math.IsNaN(pt.ProbeUS) {
 			probes = append(probes, pt.ProbeUS)
 		}
-		if math.IsNaN(pt.LateP99MS) {
-			continue
-		}
-		r.WindowWholeSeconds++
-		if pt.LateP99MS <= lateBarMS {
-			r.SecondsWithinBar++
-		}
-		if math.IsNaN(r.WorstSecondP99MS) || pt.LateP99MS > r.WorstSecondP99MS {
-			r.WorstSecondP99MS, r.WorstSecondAt = pt.LateP99MS, pt.T
-		}
 	}
+	r.SecondsWithinBar, r.WindowWholeSeconds, r.WorstSecondP99MS, r.WorstSecondAt = lateSeconds(r.Timeline[first+1 : last+1])
 	r.ProbeFastestUS, r.ProbeMedianUS, r.ProbeSlowestUS = math.NaN(), math.NaN(), math.NaN()
 	if len(probes) > 0 {
 		slices.Sort(probes)

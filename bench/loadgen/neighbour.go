@@ -151,14 +151,9 @@ func describeNices(count map[int]int) string {
 
 // parseStatNice returns the nice value, field 19, of a /proc stat line.
 func parseStatNice(line string) (int, error) {
-	i := strings.LastIndexByte(line, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("%w: /proc stat line", errMalformed)
-	}
-	f := strings.Fields(line[i+1:])
-	// f[0] is field 3 (state); nice is field 19.
-	if len(f) < 17 {
-		return 0, fmt.Errorf("%w: /proc stat line with %d fields", errMalformed, len(f))
+	f, err := statFields(line, 19)
+	if err != nil {
+		return 0, err
 	}
 	n, err := strconv.Atoi(f[16])
 	if err != nil {
@@ -194,16 +189,5 @@ func measureNeighbour(r *report, rs []reading) {
 			r.NeighbourP99MS = 1000 * histogramQuantile(0.99, d)
 		}
 	}
-	for _, pt := range r.Timeline[from+1 : to+1] {
-		if math.IsNaN(pt.LateP99MS) {
-			continue
-		}
-		r.NeighbourSeconds++
-		if pt.LateP99MS <= lateBarMS {
-			r.NeighbourSecondsWithinBar++
-		}
-		if math.IsNaN(r.NeighbourWorstP99MS) || pt.LateP99MS > r.NeighbourWorstP99MS {
-			r.NeighbourWorstP99MS = pt.LateP99MS
-		}
-	}
+	r.NeighbourSecondsWithinBar, r.NeighbourSeconds, r.NeighbourWorstP99MS, _ = lateSeconds(r.Timeline[from+1 : to+1])
 }

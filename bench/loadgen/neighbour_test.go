@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -115,4 +116,25 @@ func TestNeighbourRunsAndIsStoppedByItsPID(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("neighbour %d still running 5 s after stop", pid)
+}
+
+func TestMeasureNeighbourCountsOnlyTheSecondsItRan(t *testing.T) {
+	// Readings every second from t=0 to t=10; the neighbour ran from t=3
+	// for 4 s, so the seconds ending at t=4..7 are its own.
+	base := time.Now()
+	var rs []reading
+	r := &report{NeighbourProcs: 1, NeighbourFrom: 3, NeighbourFor: 4}
+	late := []float64{math.NaN(), 5, 90, 6, 12, 35, 18, 25, 80, 7, 6}
+	for i, l := range late {
+		rs = append(rs, reading{At: base.Add(time.Duration(i) * time.Second)})
+		r.Timeline = append(r.Timeline, timelinePoint{T: float64(i), LateP99MS: l})
+	}
+	measureNeighbour(r, rs)
+	if r.NeighbourSeconds != 4 || r.NeighbourSecondsWithinBar != 2 || r.NeighbourWorstP99MS != 35 {
+		t.Fatalf("neighbour seconds %d, within 20 ms %d, worst %v; want 4 (t=4..7), 2 (12 and 18 ms), 35 ms (not the 90 or 80 ms outside)",
+			r.NeighbourSeconds, r.NeighbourSecondsWithinBar, r.NeighbourWorstP99MS)
+	}
+	if !math.IsNaN(r.NeighbourP99MS) {
+		t.Fatalf("p99 over the neighbour's seconds = %v with no metrics read, want NaN", r.NeighbourP99MS)
+	}
 }
