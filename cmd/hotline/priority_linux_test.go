@@ -113,41 +113,30 @@ func needRoot(t *testing.T) {
 	}
 }
 
-func TestRaisePriorityCoversEveryThreadAndThoseStartedLater(t *testing.T) {
-	needRoot(t)
-	outcome, _, nices := runPriorityChild(t, "raise")
-	if outcome != "ok" {
-		t.Fatalf("raisePriority(-3): %s", outcome)
-	}
-	for i, n := range nices {
-		if n != "-3" {
-			t.Errorf("thread %d of %d runs at nice %s, want -3 (all: %v)", i+1, len(nices), n, nices)
-		}
-	}
-}
-
-func TestRaisePriorityNeverLowersIt(t *testing.T) {
-	needRoot(t)
-	outcome, _, nices := runPriorityChild(t, "keep-higher")
-	if outcome != "ok" {
-		t.Fatalf("raisePriority(-5) then (-3): %s", outcome)
-	}
-	for _, n := range nices {
-		if n != "-5" {
-			t.Fatalf("threads at %v after asking for -5 then -3, want every one still at -5", nices)
-		}
-	}
-}
-
-func TestRaisePrioritySaysWhenNotPermitted(t *testing.T) {
-	needRoot(t) // to become an unprivileged user in the child
-	outcome, start, nices := runPriorityChild(t, "unprivileged")
-	if outcome != "not-permitted" {
-		t.Fatalf("raisePriority(-3) as an unprivileged user: %s, want errNiceNotPermitted", outcome)
-	}
-	for _, n := range nices {
-		if n != start {
-			t.Fatalf("threads at %v after a refused raise, want every one still at %s", nices, start)
-		}
+func TestRaisePriority(t *testing.T) {
+	needRoot(t) // also to become an unprivileged user in a child
+	for _, tc := range []struct {
+		name, step, outcome string
+		want                string // every thread's nice at the end; "" = as the child started
+	}{
+		{"covers every thread and those started later", "raise", "ok", "-3"},
+		{"never lowers a priority (-5, then -3 asked)", "keep-higher", "ok", "-5"},
+		{"says when not permitted and changes nothing", "unprivileged", "not-permitted", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			outcome, start, nices := runPriorityChild(t, tc.step)
+			if outcome != tc.outcome {
+				t.Fatalf("raisePriority: %s, want %s", outcome, tc.outcome)
+			}
+			want := tc.want
+			if want == "" {
+				want = start
+			}
+			for i, n := range nices {
+				if n != want {
+					t.Fatalf("thread %d of %d at nice %s, want every one at %s (all: %v)", i+1, len(nices), n, want, nices)
+				}
+			}
+		})
 	}
 }
