@@ -71,10 +71,11 @@ func (nb *neighbour) stop() {
 	nb.mu.Lock()
 	defer nb.mu.Unlock()
 	nb.stopped = true
+	// Kill on a process that has ended returns an error and does nothing:
+	// os.Process knows once its Wait has reaped it, so no other process
+	// that got the PID since is hit.
 	for _, c := range nb.procs {
-		if c.ProcessState == nil {
-			_ = c.Process.Kill()
-		}
+		_ = c.Process.Kill()
 	}
 }
 
@@ -84,15 +85,9 @@ func spin(d time.Duration) {
 	end := time.Now().Add(d)
 	x := uint64(1)
 	for time.Now().Before(end) {
-		for range 100_000 {
-			x ^= x << 13
-			x ^= x >> 7
-			x ^= x << 17
-		}
+		x = xorshift(x, 100_000)
 	}
-	if x == 0 {
-		fmt.Println(x) // keeps the loop from being optimised away
-	}
+	probeSink += x
 }
 
 // threadNices describes the nice values of process pid's threads, e.g.

@@ -59,9 +59,20 @@ func (p *speedProbe) run() {
 	}
 }
 
-// probeSink keeps the probe's result alive, so the loop is not optimised
-// away.
+// probeSink keeps the probe's and the neighbour's results alive, so their
+// loops are not optimised away.
 var probeSink uint64
+
+// xorshift runs rounds of a xorshift generator from x: fixed integer work
+// for the speed probe to time and for a neighbour to keep a CPU busy with.
+func xorshift(x uint64, rounds int) uint64 {
+	for range rounds {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+	}
+	return x
+}
 
 // probeOnce runs the probe's work and returns the thread CPU it took, in
 // µs.
@@ -70,13 +81,7 @@ func probeOnce() (float64, bool) {
 	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &t0) != nil {
 		return 0, false
 	}
-	x := uint64(88172645463325252)
-	for range probeLoops {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-	}
-	probeSink += x
+	probeSink += xorshift(88172645463325252, probeLoops)
 	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &t1) != nil {
 		return 0, false
 	}
