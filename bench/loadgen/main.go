@@ -161,6 +161,10 @@ func (o *options) validate() error {
 		return fmt.Errorf("%w: -calls, -cps and -hold must be positive", errUsage)
 	case o.sippScenario != "" && o.mode != "ivr":
 		return fmt.Errorf("%w: -sipp runs IVR calls only", errUsage)
+	case o.neighbour < 0:
+		return fmt.Errorf("%w: -neighbour must not be negative, got %d", errUsage, o.neighbour)
+	case o.neighbour > 0 && (o.neighbourAt < 0 || o.neighbourFor <= 0):
+		return fmt.Errorf("%w: with -neighbour, -neighbour-at must not be negative and -neighbour-for must be positive (got %v and %v)", errUsage, o.neighbourAt, o.neighbourFor)
 	}
 	if o.mode == "bridged" && o.agents <= 0 {
 		o.agents = o.calls + o.calls/20 + 1

@@ -138,3 +138,25 @@ func TestMeasureNeighbourCountsOnlyTheSecondsItRan(t *testing.T) {
 		t.Fatalf("p99 over the neighbour's seconds = %v with no metrics read, want NaN", r.NeighbourP99MS)
 	}
 }
+
+func TestNeighbourFlagsThatCannotRunAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		n       int
+		at, dur time.Duration
+	}{
+		{-1, 35 * time.Second, 20 * time.Second},
+		{1, -time.Second, 20 * time.Second},
+		{1, 35 * time.Second, 0},
+	} {
+		o := options{hotline: "hotline", mode: "ivr", calls: 1, cps: 1, hold: time.Second,
+			neighbour: tc.n, neighbourAt: tc.at, neighbourFor: tc.dur}
+		if err := o.validate(); !errors.Is(err, errUsage) {
+			t.Errorf("-neighbour %d -neighbour-at %v -neighbour-for %v: err = %v, want a usage error", tc.n, tc.at, tc.dur, err)
+		}
+	}
+	o := options{hotline: "hotline", mode: "ivr", calls: 1, cps: 1, hold: time.Second,
+		neighbour: 1, neighbourAt: 0, neighbourFor: time.Second}
+	if err := o.validate(); err != nil {
+		t.Fatalf("-neighbour 1 from t=0 for 1 s: %v", err)
+	}
+}
