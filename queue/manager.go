@@ -421,6 +421,19 @@ func (m *Manager) Agents() []AgentStatus {
 	return out
 }
 
+// AgentStates counts the configured agents in each state. Unlike Agents
+// it copies nothing per agent, so a metrics scrape over thousands of
+// agents allocates one small map.
+func (m *Manager) AgentStates() map[State]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	counts := make(map[State]int, 8)
+	for _, a := range m.agents {
+		counts[a.state]++
+	}
+	return counts
+}
+
 // Agent returns one agent; false if user is not configured.
 func (m *Manager) Agent(user string) (AgentStatus, bool) {
 	m.mu.Lock()

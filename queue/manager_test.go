@@ -2,6 +2,8 @@ package queue
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -490,6 +492,32 @@ func TestAgentsListsEveryAgentSortedWithTimeInState(t *testing.T) {
 	}
 	if !slices.Equal(m.Queues(), []string{"q"}) {
 		t.Fatalf("Queues = %v", m.Queues())
+	}
+}
+
+// The agents gauge is read on every metrics scrape; counting must agree
+// with Agents and must not copy each agent (thousands on a large floor).
+func TestAgentStatesCountsEveryAgentWithoutCopyingThem(t *testing.T) {
+	users := make([]string, 500)
+	for i := range users {
+		users[i] = fmt.Sprintf("%04d", 1000+i)
+	}
+	m, clk := oneQueue(t, QueueConfig{}, agents(users...))
+	login(t, m, clk, "1000", "1001", "1002")
+	enqueue(t, m, "c1") // one ready agent is offered the caller and rings
+	want := map[State]int{}
+	for _, a := range m.Agents() {
+		want[a.State]++
+	}
+	got := m.AgentStates()
+	if !maps.Equal(got, want) {
+		t.Fatalf("AgentStates = %v, Agents says %v", got, want)
+	}
+	if got[LoggedOut] != 497 || got[Ringing] != 1 || got[Ready] != 2 {
+		t.Fatalf("AgentStates = %v, want 497 logged out, 1 ringing, 2 ready", got)
+	}
+	if allocs := testing.AllocsPerRun(20, func() { m.AgentStates() }); allocs > 2 {
+		t.Fatalf("AgentStates allocates %v times over 500 agents, want one map", allocs)
 	}
 }
 

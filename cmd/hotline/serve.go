@@ -230,8 +230,8 @@ func runServer(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 
 	queueMetrics := metrics.NewQueueRecorder(reg, manager.Queues(), cfg.Ring.On, cfg.Ring.Off, manager, func() map[string]int {
 		counts := map[string]int{}
-		for _, a := range manager.Agents() {
-			counts[string(a.State)]++
+		for state, n := range manager.AgentStates() {
+			counts[string(state)] = n
 		}
 		return counts
 	})
