@@ -591,6 +591,7 @@ func measure(r *report, rs []reading, callsStarted time.Time) {
 		s0, _ := a.Metrics.value("go_gc_duration_seconds_sum", nil)
 		s1, _ := b.Metrics.value("go_gc_duration_seconds_sum", nil)
 		r.GCCount = c1 - c0
+		r.SetupAllocKB, r.SetupGCCount, r.GOGC = setupGarbage(before.Metrics, a.Metrics, r.Calls)
 		r.GCMeanMS = math.NaN()
 		if r.GCCount > 0 {
 			r.GCMeanMS = 1000 * (s1 - s0) / r.GCCount

@@ -214,3 +214,29 @@ func histogramMax(bs []bucket) float64 {
 	}
 	return maxLE
 }
+
+// setupGarbage is what hotline's heap took while calls were set up: from
+// the reading before the first call (before) to the window's start
+// (start), the bytes allocated per call placed in KiB and the collector's
+// cycles; and hotline's collector target at the start. A figure hotline
+// does not export is NaN.
+func setupGarbage(before, start *metricSet, calls int) (allocKB, cycles, gogc float64) {
+	allocKB, cycles, gogc = math.NaN(), math.NaN(), math.NaN()
+	if before == nil || start == nil {
+		return
+	}
+	if a0, ok0 := before.value("go_memstats_alloc_bytes_total", nil); ok0 && calls > 0 {
+		if a1, ok1 := start.value("go_memstats_alloc_bytes_total", nil); ok1 {
+			allocKB = (a1 - a0) / 1024 / float64(calls)
+		}
+	}
+	if c0, ok0 := before.value("go_gc_duration_seconds_count", nil); ok0 {
+		if c1, ok1 := start.value("go_gc_duration_seconds_count", nil); ok1 {
+			cycles = c1 - c0
+		}
+	}
+	if v, ok := start.value("go_gc_gogc_percent", nil); ok {
+		gogc = v
+	}
+	return
+}

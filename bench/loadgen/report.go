@@ -110,6 +110,13 @@ type report struct {
 	WorstSecondP99MS, WorstSecondAt      float64
 	GCCount                              float64
 	GCMeanMS, GCMaxMS                    float64
+	// SetupAllocKB is what hotline allocated on its heap from before the
+	// first call to the window's start, per call placed: the garbage that
+	// setting calls up leaves, which paces the collector (SetupGCCount
+	// cycles over that stretch) while a calls-per-second ramp lasts.
+	// GOGC is hotline's collector target (go_gc_gogc_percent), NaN if
+	// hotline does not export it.
+	SetupAllocKB, SetupGCCount, GOGC float64
 	// ProbeFastestUS, ProbeMedianUS and ProbeSlowestUS are the speed
 	// probe's per-second figures over the window (timelinePoint.ProbeUS):
 	// how much the machine's speed moved while hotline was measured.
@@ -216,6 +223,11 @@ func (r *report) writeText(w io.Writer) {
 	p("CPU speed probe", "%s µs of CPU for the same work in the window's median second, %s in its fastest, %s in its slowest (%s)", fmtMS(r.ProbeMedianUS), fmtMS(r.ProbeFastestUS), fmtMS(r.ProbeSlowestUS), probeSpread(r.ProbeFastestUS, r.ProbeSlowestUS))
 	p("seconds within 20 ms", "%d of %d seconds had p99 lateness within %.0f ms; the worst %s ms (t=%.0f s)", r.SecondsWithinBar, r.WindowWholeSeconds, lateBarMS, fmtMS(r.WorstSecondP99MS), r.WorstSecondAt)
 	p("GC in the window", "%.0f cycles, mean pause %s ms, max %s ms", r.GCCount, fmtMS(r.GCMeanMS), fmtMS(r.GCMaxMS))
+	gogc := "—"
+	if !math.IsNaN(r.GOGC) {
+		gogc = fmt.Sprintf("%.0f %%", r.GOGC)
+	}
+	p("GC while calls were set up", "%.0f cycles, %.1f KiB allocated per call placed; GC target %s", r.SetupGCCount, r.SetupAllocKB, gogc)
 	p("generator CPU", "%.2f s in the window (%.1f%% of one core), %.2f s in all", r.GeneratorCPUWindow,
 		100*r.GeneratorCPUWindow/math.Max(r.WindowSeconds, 1e-9), r.GeneratorCPUTotal)
 	p("machine in the window", "%.2f cores busy, of which %.2f neither hotline nor the generator (other jobs, softirq)", r.MachineBusyCores, r.OtherCores)

@@ -356,3 +356,29 @@ func TestSpeedProbeTimesItsWork(t *testing.T) {
 		t.Errorf("the probe's median: %v µs, want some CPU and less than a second", us)
 	}
 }
+
+func TestSetupGarbagePerCallPlaced(t *testing.T) {
+	before, err := parseMetrics("go_memstats_alloc_bytes_total 1e+06\ngo_gc_duration_seconds_count 3\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := parseMetrics("go_memstats_alloc_bytes_total 1.1e+07\ngo_gc_duration_seconds_count 8\ngo_gc_gogc_percent 25\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10,000,000 bytes over 200 calls: 50,000 bytes, 48.83 KiB a call.
+	kb, cycles, gogc := setupGarbage(before, start, 200)
+	if math.Abs(kb-48.828125) > 1e-9 || cycles != 5 || gogc != 25 {
+		t.Fatalf("setupGarbage = %v KiB, %v cycles, GOGC %v; want 48.83, 5, 25", kb, cycles, gogc)
+	}
+	// An older hotline without the GC target, or a run that placed no call.
+	if _, _, gogc := setupGarbage(before, before, 200); !math.IsNaN(gogc) {
+		t.Fatalf("GOGC %v without go_gc_gogc_percent, want NaN", gogc)
+	}
+	if kb, _, _ := setupGarbage(before, start, 0); !math.IsNaN(kb) {
+		t.Fatalf("%v KiB per call with no call placed, want NaN", kb)
+	}
+	if kb, cycles, _ := setupGarbage(nil, start, 200); !math.IsNaN(kb) || !math.IsNaN(cycles) {
+		t.Fatal("figures without a reading before the first call")
+	}
+}
