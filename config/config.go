@@ -168,6 +168,14 @@ type Process struct {
 	// A priority is only ever raised, never lowered, so a service manager
 	// that started hotline higher (systemd's Nice=) keeps its setting.
 	Nice int `yaml:"nice"`
+	// GCPercent is the garbage collector's target, as GOGC counts it: the
+	// heap may grow this many percent past what the last collection left
+	// live before the next one starts. Calls up allocate next to nothing
+	// per packet, so a low target costs few collections and keeps the
+	// memory a call holds close to what it uses. 0 = leave it as started
+	// (the GOGC environment variable, else Go's 100); GOGC set in the
+	// environment is kept over this.
+	GCPercent int `yaml:"gc_percent"`
 }
 
 // Limits protect calls already up from new ones (overload, R1).

@@ -35,7 +35,7 @@ func TestDefaultHasTheDocumentedValues(t *testing.T) {
 		HTTP:     config.HTTP{Listen: "127.0.0.1:9060"},
 		RTP:      config.RTP{Bind: "0.0.0.0", PortMin: 10000, PortMax: 20000, InactivityTimeout: 60 * time.Second, Transport: "shared"},
 		Limits:   config.Limits{MaxCalls: 0, RetryAfter: 5 * time.Second, MaxMediaLateness: 20 * time.Millisecond, MaxCPUBusy: 70},
-		Process:  config.Process{Nice: -10},
+		Process:  config.Process{Nice: -10, GCPercent: 50},
 		Prompts:  map[string]string{},
 		Database: config.Database{Driver: "sqlite", Path: "hotline.db"},
 		Menu:     nil,

@@ -406,7 +406,8 @@ func (d *decoder) root(n *yaml.Node, c *Config) {
 			"max_cpu_busy":       d.integer(&c.Limits.MaxCPUBusy),
 		}),
 		"process": d.section(map[string]handler{
-			"nice": d.integer(&c.Process.Nice),
+			"nice":       d.integer(&c.Process.Nice),
+			"gc_percent": d.integer(&c.Process.GCPercent),
 		}),
 		"prompts": func(path string, line int, v *yaml.Node) { d.prompts(path, line, v, c) },
 		"database": d.section(map[string]handler{

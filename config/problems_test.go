@@ -71,6 +71,7 @@ limits:
   max_cpu_busy: 120
 process:
   nice: -21
+  gc_percent: 5
 `,
 			want: []string{
 				"bad.yaml:2: rtp.transport: unknown value \"batched\" (want per-call or shared)",
@@ -79,6 +80,7 @@ process:
 				"bad.yaml:6: limits.max_media_lateness: must be 0 (not judged) or at least 1ms, got 500µs",
 				"bad.yaml:7: limits.max_cpu_busy: must be a percentage of the CPUs, 1 to 100, or 0 (not judged), got 120",
 				"bad.yaml:9: process.nice: must be a nice value, -20 (first) to 19 (last), or 0 (as started), got -21",
+				"bad.yaml:10: process.gc_percent: must be a GOGC percentage, 10 to 1000, or 0 (as started), got 5",
 			},
 		},
 		{

@@ -180,6 +180,9 @@ func (d *decoder) validate(c *Config) {
 	if ok("process.nice") && (c.Process.Nice < -20 || c.Process.Nice > 19) {
 		d.report("process.nice", nil, "must be a nice value, -20 (first) to 19 (last), or 0 (as started), got %d", c.Process.Nice)
 	}
+	if ok("process.gc_percent") && c.Process.GCPercent != 0 && (c.Process.GCPercent < 10 || c.Process.GCPercent > 1000) {
+		d.report("process.gc_percent", nil, "must be a GOGC percentage, 10 to 1000, or 0 (as started), got %d", c.Process.GCPercent)
+	}
 	if ok("rtp.inactivity_timeout") && c.RTP.InactivityTimeout <= 0 {
 		d.report("rtp.inactivity_timeout", nil, "must be positive, got %s", c.RTP.InactivityTimeout)
 	}

@@ -20,6 +20,7 @@ type loadReport struct {
 	HotlineAlive                                bool
 	HotlineErrors                               int
 	HotlineNice                                 string
+	GOGC                                        float64
 	PerCall                                     []struct {
 		CallID       string  `json:"call_id"`
 		Outcome      string  `json:"outcome"`
@@ -79,6 +80,12 @@ func TestLoadSmoke(t *testing.T) {
 	// its threads, those started under load included, at the default -10.
 	if os.Geteuid() == 0 && !strings.HasPrefix(rep.HotlineNice, "-10 on all ") {
 		t.Errorf("hotline's threads run at nice %q, want -10 on all of them (process.nice)", rep.HotlineNice)
+	}
+	// process.gc_percent: the built-in default reaches the runtime, as
+	// hotline's own go_gc_gogc_percent series shows (GOGC in the suite's
+	// environment, which hotline inherits, would be kept over it).
+	if os.Getenv("GOGC") == "" && rep.GOGC != 50 {
+		t.Errorf("hotline's GC target is %v %%, want the default process.gc_percent 50", rep.GOGC)
 	}
 	// R1: answered within three rings of the default cadence (1 s on,
 	// 4 s off).

@@ -70,6 +70,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 
 	applyNice(cfg.Process.Nice, log)
+	applyGCPercent(cfg.Process.GCPercent, os.Getenv("GOGC"), log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"log/slog"
+	"runtime/debug"
+)
+
+// applyGCPercent sets the garbage collector's target to process.gc_percent
+// unless the operator set GOGC in hotline's environment (gogcEnv), which
+// wins. A call that is up allocates next to nothing per packet, so the
+// heap grows mostly while calls are set up and collections are rare
+// whatever the target; at Go's default of 100 the heap may reach twice
+// what the calls hold before one runs, and that is what the machine's
+// memory sees. The measurements behind the default are in bench/README.md.
+func applyGCPercent(percent int, gogcEnv string, log *slog.Logger) {
+	switch {
+	case percent == 0:
+		return
+	case gogcEnv != "":
+		log.Info("garbage collector target as GOGC sets it", "GOGC", gogcEnv, "process.gc_percent", percent)
+		return
+	}
+	debug.SetGCPercent(percent)
+	log.Info("garbage collector target set", "gc_percent", percent)
+}
