@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -380,5 +382,30 @@ func TestSetupGarbagePerCallPlaced(t *testing.T) {
 	}
 	if kb, cycles, _ := setupGarbage(nil, start, 200); !math.IsNaN(kb) || !math.IsNaN(cycles) {
 		t.Fatal("figures without a reading before the first call")
+	}
+}
+
+// loadgen scrapes hotline every second; a gzip exposition would charge
+// hotline a compressor per scrape, so it must not ask for one.
+func TestScrapeAsksForTheExpositionUncompressed(t *testing.T) {
+	var encodings []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encodings = append(encodings, r.Header.Get("Accept-Encoding"))
+		fmt.Fprint(w, exposition)
+	}))
+	defer srv.Close()
+	for range 2 {
+		ms, err := scrape(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := ms.value("hotline_calls_total", nil); !ok || v != 5 {
+			t.Fatalf("calls total %v %v, want 5", v, ok)
+		}
+	}
+	for _, e := range encodings {
+		if strings.Contains(e, "gzip") {
+			t.Fatalf("Accept-Encoding %q: loadgen asked hotline to compress", e)
+		}
 	}
 }
