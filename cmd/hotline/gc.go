@@ -8,10 +8,10 @@ import (
 // applyGCPercent sets the garbage collector's target to process.gc_percent
 // unless the operator set GOGC in hotline's environment (gogcEnv), which
 // wins. A call that is up allocates next to nothing per packet, so the
-// heap grows mostly while calls are set up and collections are rare
-// whatever the target; at Go's default of 100 the heap may reach twice
-// what the calls hold before one runs, and that is what the machine's
-// memory sees. The measurements behind the default are in bench/README.md.
+// heap grows while calls are set up and a lower target costs collections
+// only then; at Go's default of 100 the heap may reach twice what the
+// calls hold before one runs, and the pages it grew into stay resident.
+// The measurements behind the default are in bench/README.md.
 func applyGCPercent(percent int, gogcEnv string, log *slog.Logger) {
 	switch {
 	case percent == 0:
