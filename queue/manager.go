@@ -590,27 +590,42 @@ func (m *Manager) matchLocked(now time.Time) {
 	}
 }
 
-// pick chooses the agents to offer e by the queue's strategy.
+// pick chooses the agents to offer e by the queue's strategy: the one idle
+// longest, or for ring_all every one ready, longest idle first. It runs
+// under the manager's lock for every caller matched, so longest idle is
+// one scan for the first in that order, not a sort of every ready agent:
+// with thousands of agents a sort cost a slice of them and tens of
+// thousands of comparisons per call, and its recursion grew the calling
+// flow's stack.
 func (q *queueState) pick(e *Entry, now time.Time) []*agent {
 	onlyOne := q.loggedIn() == 1
+	offerable := func(a *agent) bool {
+		if a.state != Ready {
+			return false
+		}
+		until, avoided := e.avoid[a.cfg.User]
+		return !avoided || !now.Before(until) || onlyOne
+	}
+	if q.cfg.Strategy != RingAll {
+		var best *agent
+		for _, a := range q.agents {
+			if offerable(a) && (best == nil || longestIdleFirst(a, best) < 0) {
+				best = a
+			}
+		}
+		if best == nil {
+			return nil
+		}
+		return []*agent{best}
+	}
 	var ok []*agent
 	for _, a := range q.agents {
-		if a.state != Ready {
-			continue
+		if offerable(a) {
+			ok = append(ok, a)
 		}
-		if until, avoided := e.avoid[a.cfg.User]; avoided && now.Before(until) && !onlyOne {
-			continue
-		}
-		ok = append(ok, a)
-	}
-	if len(ok) == 0 {
-		return nil
 	}
 	slices.SortFunc(ok, longestIdleFirst)
-	if q.cfg.Strategy == RingAll {
-		return ok
-	}
-	return ok[:1]
+	return ok
 }
 
 // longestIdleFirst orders agents for LongestIdle: idle longest, then lower

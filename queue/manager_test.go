@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -582,4 +583,76 @@ func TestCountsFollowAgentsThroughCallsAndClaims(t *testing.T) {
 	}
 	_ = m.Logout(o.Agents[0])
 	want("not ready, logged out", StateCounts{LoggedOut: 2, NotReady: 1})
+}
+
+// TestPickOffersTheFirstAgentInLongestIdleOrder checks the one-scan choice
+// of LongestIdle against a sort of every offerable agent, over agents with
+// tied idle times and penalties, some not ready and some avoided.
+func TestPickOffersTheFirstAgentInLongestIdleOrder(t *testing.T) {
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(7, 11))
+	for trial := range 300 {
+		q := &queueState{cfg: QueueConfig{Name: "q", Strategy: LongestIdle}}
+		e := &Entry{q: q, avoid: map[string]time.Time{}}
+		for range 1 + rng.IntN(40) {
+			a := &agent{
+				cfg:       AgentConfig{User: fmt.Sprintf("%04d", rng.IntN(10000)), Penalty: rng.IntN(3)},
+				state:     []State{Ready, Ready, Ready, OnCall, LoggedOut}[rng.IntN(5)],
+				idleSince: now.Add(-time.Duration(rng.IntN(4)) * time.Minute),
+			}
+			if rng.IntN(6) == 0 {
+				e.avoid[a.cfg.User] = now.Add(time.Duration(rng.IntN(3)-1) * time.Second)
+			}
+			q.agents = append(q.agents, a)
+		}
+		var want []*agent
+		for _, a := range q.agents {
+			until, avoided := e.avoid[a.cfg.User]
+			if a.state == Ready && (!avoided || !now.Before(until) || q.loggedIn() == 1) {
+				want = append(want, a)
+			}
+		}
+		slices.SortStableFunc(want, longestIdleFirst)
+		got := q.pick(e, now)
+		if len(want) == 0 {
+			if len(got) != 0 {
+				t.Fatalf("trial %d: picked %s with nobody offerable", trial, got[0].cfg.User)
+			}
+			continue
+		}
+		if len(got) != 1 || longestIdleFirst(got[0], want[0]) != 0 {
+			t.Fatalf("trial %d: picked %v, want %s (idle since %v, penalty %d)", trial, got, want[0].cfg.User, want[0].idleSince, want[0].cfg.Penalty)
+		}
+
+		q.cfg.Strategy = RingAll
+		all := q.pick(e, now)
+		if len(all) != len(want) {
+			t.Fatalf("trial %d: ring_all offered %d agents, want %d", trial, len(all), len(want))
+		}
+		for i := range all {
+			if longestIdleFirst(all[i], want[i]) != 0 {
+				t.Fatalf("trial %d: ring_all order at %d: %s, want %s", trial, i, all[i].cfg.User, want[i].cfg.User)
+			}
+		}
+	}
+}
+
+// TestPickAmongThousandsOfAgentsAllocatesOnlyTheOffer: the choice runs
+// under the manager's lock for every caller; it must not copy the agents.
+func TestPickAmongThousandsOfAgentsAllocatesOnlyTheOffer(t *testing.T) {
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	q := &queueState{cfg: QueueConfig{Name: "q", Strategy: LongestIdle}}
+	for i := range 2000 {
+		q.agents = append(q.agents, &agent{cfg: AgentConfig{User: fmt.Sprintf("a%04d", i)}, state: Ready,
+			idleSince: now.Add(-time.Duration((i*7919)%2000) * time.Second)})
+	}
+	e := &Entry{q: q, avoid: map[string]time.Time{}}
+	var got []*agent
+	allocs := testing.AllocsPerRun(20, func() { got = q.pick(e, now) })
+	if allocs > 1 {
+		t.Errorf("pick among 2,000 ready agents: %.0f allocations, want at most 1 (the offer)", allocs)
+	}
+	if len(got) != 1 || got[0].idleSince != now.Add(-1999*time.Second) {
+		t.Errorf("picked %v, want the agent idle 1,999 s", got)
+	}
 }
