@@ -159,20 +159,20 @@ func (e *Engine) runConsultation(ic *sip.InboundCall) {
 
 // consultQueue is the queue whose rules a consultation of target follows:
 // the group itself, or the agent's first queue.
-func (e *Engine) consultQueue(target string) (config.Queue, bool) {
-	if q, ok := e.opts.Config.QueueByName(target); ok {
+func (e *Engine) consultQueue(target string) (*config.Queue, bool) {
+	if q := e.opts.Config.Queue(target); q != nil {
 		return q, true
 	}
 	a, ok := e.opts.Config.AgentByUser(target)
 	if !ok {
-		return config.Queue{}, false
+		return nil, false
 	}
 	for _, name := range e.opts.Config.AgentQueues(a) {
-		if q, ok := e.opts.Config.QueueByName(name); ok {
+		if q := e.opts.Config.Queue(name); q != nil {
 			return q, true
 		}
 	}
-	return config.Queue{}, false
+	return nil, false
 }
 
 // takeConsultation hands an attended transfer the target's leg of the

@@ -240,12 +240,14 @@ func (e *Engine) callFor(ic *sip.InboundCall) *call {
 // runCall runs c to its end.
 //
 // Each call's goroutine spends its life parked several frames below here
-// (runCall, run, talk, playWith, Play...), and the runtime shrinks a
-// parked goroutine's stack by half at a GC only while it uses under a
-// quarter of it. Those frames together stay under 2 KiB, so an 8 KiB stack
-// grown during call set-up (SIP, logging) drops back to 4 KiB: at
-// thousands of calls that is megabytes. Work with big locals goes in
-// helpers that return before the wait (callFor, promptsFor, promptEnded).
+// (runCall, run, talk, playWith, Play...; for a bridged call talk,
+// serveFromQueue, converse), and the runtime halves a parked goroutine's
+// stack at a GC only while it uses under a quarter of it, counting 800
+// bytes of guard: under 1,248 bytes of frames for an 8 KiB stack. The
+// frames stay under that, so an 8 KiB stack grown during call set-up (SIP,
+// logging) drops back to 4 KiB: at thousands of calls that is megabytes.
+// Work with big locals goes in helpers that return before the wait
+// (begin, callFor, promptsFor, promptEnded, connectAgent).
 func (e *Engine) runCall(c *call) {
 	e.wg.Add(1)
 	defer e.wg.Done()

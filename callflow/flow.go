@@ -86,32 +86,43 @@ func (c *call) event(typ string, kv ...string) {
 	}
 }
 
-// run is the whole life of the call, top to bottom.
+// run is the whole life of the call, top to bottom. Its frame is under
+// every wait of the call, so the set-up is a helper and there are no
+// defers: a panic in a flow ends the process anyway.
 func (c *call) run() {
+	if c.begin() {
+		if c.ring() && c.answer() {
+			c.talk()
+		}
+		c.finish()
+		c.unwatchShutdown()
+	}
+	c.cancel(nil)
+}
+
+// begin records the arrival, gives the call its context and media and
+// watches for its end; false if it was refused instead (shutting down, no
+// media port).
+//
+//go:noinline
+func (c *call) begin() bool {
 	c.arrived()
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
-	defer c.cancel(nil)
-
 	select {
 	case <-c.e.stopping.Done():
 		c.reject(503, "Service Unavailable", "shutdown")
-		return
+		return false
 	default:
 	}
 	m, err := c.e.opts.NewMedia(c.info.ID)
 	if err != nil {
 		c.log.Error("no media session for the call", "error", err)
 		c.reject(503, "Service Unavailable", "no media port")
-		return
+		return false
 	}
 	c.media = m
 	c.watch()
-	defer c.unwatchShutdown()
-
-	if c.ring() && c.answer() {
-		c.talk()
-	}
-	c.finish()
+	return true
 }
 
 // arrived counts and records the call's arrival (a helper, so its event's
@@ -237,10 +248,7 @@ func (c *call) talk() {
 	if !closeNow {
 		apology := prompts.NoAgent
 		if queueName != "" && c.e.opts.Queues != nil {
-			outcome, sorry, err := c.waitInQueue(queueName, false)
-			for err == nil && outcome == requeued {
-				outcome, sorry, err = c.waitInQueue(queueName, true)
-			}
+			outcome, sorry, err := c.serveFromQueue(queueName)
 			if err != nil {
 				return
 			}

@@ -24,7 +24,7 @@ type holdState struct {
 // music with a reassurance every reassurance_interval — never silence.
 // Past the promise the caller hears an apology and the agent's phone gets
 // a MESSAGE, again every hold_alert_interval.
-func (c *call) startHold(q config.Queue, r *ringing) *holdState {
+func (c *call) startHold(q *config.Queue, r *ringing) *holdState {
 	h := &holdState{started: c.clock.Now(), done: make(chan struct{})}
 	c.rec.HoldCount++
 	c.media.SetHold(true) // hold is not dead air
@@ -42,7 +42,7 @@ func (c *call) startHold(q config.Queue, r *ringing) *holdState {
 }
 
 // endHold: the agent resumed (or left); the music stops at once.
-func (c *call) endHold(q config.Queue, r *ringing, h *holdState) {
+func (c *call) endHold(q *config.Queue, r *ringing, h *holdState) {
 	h.cancel()
 	<-h.done
 	c.rec.Prompts = append(c.rec.Prompts, h.played...)
@@ -55,7 +55,7 @@ func (c *call) endHold(q config.Queue, r *ringing, h *holdState) {
 	c.event("unhold", "agent", r.user, "hold_ms", strconv.FormatInt(d.Milliseconds(), 10))
 }
 
-func (c *call) holdAudio(ctx context.Context, q config.Queue, r *ringing, h *holdState) {
+func (c *call) holdAudio(ctx context.Context, q *config.Queue, r *ringing, h *holdState) {
 	cat := c.e.opts.Prompts
 	play := func(ids ...prompts.ID) bool { return c.playBeside(ctx, &h.played, ids...) }
 	if !play(cat.HoldPromise(q.HoldPromise)...) {

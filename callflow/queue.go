@@ -68,22 +68,55 @@ const (
 	requeued
 )
 
+// serveFromQueue queues the caller for an agent, then the caller and the
+// agent who answered talk through the server. A caller whose agent left
+// during a failed transfer and could not be rung back waits again, at the
+// front of the queue (R4).
+//
+// The wait returns before the talk begins, so that the talk, which is most
+// of a bridged call's life, waits on a shallow stack: the runtime halves a
+// parked goroutine's stack only while it uses less than a quarter of it.
+func (c *call) serveFromQueue(name string) (queueOutcome, prompts.ID, error) {
+	q := c.cfg.Queue(name)
+	if q == nil {
+		q = &config.Queue{} // enqueueing fails: the caller is not served
+	}
+	front := false
+	for {
+		won, sorry, err := c.waitInQueue(name, q, front)
+		if err != nil || won == nil {
+			return notServed, sorry, err
+		}
+		// Not talkToAgent's own frame: one frame fewer under the talk.
+		t, connected := c.connectAgent(q, won)
+		outcome, sorry, err := notServed, prompts.NoAgent, error(nil)
+		if connected {
+			outcome, sorry, err = t.converse()
+		}
+		t.leave()
+		if err != nil || outcome != requeued {
+			return outcome, sorry, err
+		}
+		front = true
+	}
+}
+
 // waitInQueue is R10 and R1 for agents: the caller waits hearing music,
 // reassurance, position and estimated wait, while agents are rung one
-// after another (at most ring_cycles rings each) until one answers; then
-// caller and agent talk through the server.
+// after another (at most ring_cycles rings each) until one answers, and
+// returns the agent who did. Without one (nil) the caller hears sorry, if
+// anything, and then the closing.
 //
 // front puts the caller at the front of the queue: a caller back from a
 // failed transfer whose agent could not be rung back (R4).
-func (c *call) waitInQueue(name string, front bool) (queueOutcome, prompts.ID, error) {
-	q, _ := c.cfg.QueueByName(name)
+func (c *call) waitInQueue(name string, q *config.Queue, front bool) (*ringing, prompts.ID, error) {
 	m := c.e.opts.Queues
 	c.rec.Queue = name
 	if m.LoggedIn(name) == 0 && q.OnNoAgents == config.OnNoAgentsClose {
 		c.rec.QueueResult = "no_agents"
 		c.e.opts.QueueMetrics.Left(name, "no_agents", 0)
 		c.event("queue_no_agents", "queue", name)
-		return notServed, prompts.NoAgent, nil
+		return nil, prompts.NoAgent, nil
 	}
 	enqueue := m.Enqueue
 	if front {
@@ -93,7 +126,7 @@ func (c *call) waitInQueue(name string, front bool) (queueOutcome, prompts.ID, e
 	if err != nil {
 		c.log.Error("enqueue failed", "queue", name, "error", err)
 		c.rec.QueueResult = "closed"
-		return notServed, prompts.NoAgent, nil
+		return nil, prompts.NoAgent, nil
 	}
 	c.rec.QueuePosition = entry.PositionOnEntry()
 	c.e.opts.QueueMetrics.Joined(name)
@@ -114,12 +147,12 @@ func (c *call) waitInQueue(name string, front bool) (queueOutcome, prompts.ID, e
 			c.leftQueue(name, result, info)
 			c.event("abandoned", "queue", name, "wait_ms", strconv.FormatInt(info.Wait.Milliseconds(), 10),
 				"position", strconv.Itoa(entry.Position()), "short", strconv.FormatBool(info.Short))
-			return notServed, "", context.Cause(c.ctx)
+			return nil, "", context.Cause(c.ctx)
 		case <-maxWait.C():
 			audio.stop()
 			c.leftQueue(name, "timeout", entry.Leave(queue.LeftTimeout))
 			c.event("queue_timeout", "queue", name)
-			return notServed, prompts.QueueTimeout, nil
+			return nil, prompts.QueueTimeout, nil
 		case offer := <-entry.Offers():
 			won := c.ringOffer(entry, q, offer)
 			if won == nil {
@@ -127,7 +160,7 @@ func (c *call) waitInQueue(name string, front bool) (queueOutcome, prompts.ID, e
 			}
 			audio.stop()
 			c.leftQueue(name, "answered", entry.Leave(queue.LeftAnswered))
-			return c.talkToAgent(q, won)
+			return won, "", nil
 		}
 	}
 }
@@ -162,14 +195,14 @@ func (r *ringing) drop(c *call) {
 // ringOffer rings the offered agents (one, or all for ring_all) for at
 // most the queue's ring cycles (R1); the first to answer wins. Every
 // result is reported to the queue and recorded.
-func (c *call) ringOffer(entry *queue.Entry, q config.Queue, offer queue.Offer) *ringing {
+func (c *call) ringOffer(entry *queue.Entry, q *config.Queue, offer queue.Offer) *ringing {
 	return c.ringFirst(q, offer.Agents, func(r *ringing) { c.attempt(entry, q.Name, r) })
 }
 
 // ringFirst rings users at once for at most the queue's ring cycles and
 // returns the first to answer (nil if none); report sees every other
 // result as it comes, then the winner's.
-func (c *call) ringFirst(q config.Queue, users []string, report func(*ringing)) *ringing {
+func (c *call) ringFirst(q *config.Queue, users []string, report func(*ringing)) *ringing {
 	ringCtx, stop := context.WithCancelCause(c.ctx)
 	defer stop(nil)
 	budget := c.clock.NewTimer(time.Duration(q.RingCycles) * c.cfg.Ring.Cycle())
@@ -308,7 +341,7 @@ type queueAudio struct {
 	c        *call
 }
 
-func (c *call) startQueueAudio(entry *queue.Entry, q config.Queue) *queueAudio {
+func (c *call) startQueueAudio(entry *queue.Entry, q *config.Queue) *queueAudio {
 	ctx, cancel := context.WithCancel(c.ctx)
 	a := &queueAudio{cancel: cancel, done: make(chan struct{}), c: c}
 	go func() {
@@ -327,7 +360,7 @@ func (a *queueAudio) stop() {
 	})
 }
 
-func (a *queueAudio) run(ctx context.Context, entry *queue.Entry, q config.Queue) {
+func (a *queueAudio) run(ctx context.Context, entry *queue.Entry, q *config.Queue) {
 	c := a.c
 	cat := c.e.opts.Prompts
 	metrics := c.e.opts.QueueMetrics

@@ -29,7 +29,7 @@ const (
 // to the call's flow goroutine.
 type agentTalk struct {
 	c *call
-	q config.Queue
+	q *config.Queue
 	// r is the agent the caller talks to now; a transfer replaces it.
 	r *ringing
 	// stopBridge ends the caller↔agent relay; nil while there is none (a
@@ -45,81 +45,125 @@ type agentTalk struct {
 }
 
 // talkToAgent bridges caller and agent and waits for one of them to go.
-func (c *call) talkToAgent(q config.Queue, r *ringing) (queueOutcome, prompts.ID, error) {
+func (c *call) talkToAgent(q *config.Queue, r *ringing) (queueOutcome, prompts.ID, error) {
+	t, connected := c.connectAgent(q, r)
+	defer t.leave()
+	if !connected {
+		return notServed, prompts.NoAgent, nil
+	}
+	return t.converse()
+}
+
+// connectAgent bridges the caller to r, the agent who answered; false if
+// the bridge failed and r was hung up.
+func (c *call) connectAgent(q *config.Queue, r *ringing) (*agentTalk, bool) {
 	c.rec.Agent = r.user
 	c.rec.WrapUp = q.WrapUp
 	t := &agentTalk{c: c, q: q, r: r, holds: make(chan bool, 4), transfers: make(chan Transfer, 1)}
-	defer func() {
-		if !t.freed {
-			t.endAgent(t.r.user)
-		}
-	}()
 	if q.Whisper {
 		c.whisper(r, q.Name)
 	}
 	if err := t.bridge(); err != nil {
 		c.log.Error("bridge failed", "agent", r.user, "error", err)
 		r.drop(c)
-		return notServed, prompts.NoAgent, nil
+		return t, false
 	}
 	t.connected = c.clock.Now()
 	c.speech.connectAgent(r.user, q.Name, r.media)
 	c.event("connected", "agent", r.user, "queue", q.Name)
 	c.log.Info("caller connected to agent", "agent", r.user, "queue", q.Name)
 	t.listen(r)
-	defer t.resume()
+	return t, true
+}
+
+// leave ends a hold still in force and, unless a transfer already did,
+// the agent's part of the call.
+func (t *agentTalk) leave() {
+	t.resume()
+	if !t.freed {
+		t.endAgent(t.r.user)
+	}
+}
+
+// converse waits for the caller or the agent to go, and serves the
+// agent's holds, feature codes and transfers meanwhile. It is where a
+// bridged call spends its life, so it keeps only the select's own state:
+// every case's work is in a function that returns before the next wait.
+func (t *agentTalk) converse() (queueOutcome, prompts.ID, error) {
 	for {
 		var inactive <-chan struct{}
 		if t.hold == nil {
 			inactive = t.r.media.Inactive() // a held phone may send nothing
 		}
 		select {
-		case <-c.ctx.Done():
-			t.resume()
-			t.finish()
-			t.r.drop(c)
-			c.event("complete_caller", "agent", t.r.user, "talk_ms", strconv.FormatInt(c.rec.TalkTime.Milliseconds(), 10))
-			return notServed, "", context.Cause(c.ctx)
+		case <-t.c.ctx.Done():
+			return t.callerLeft()
 		case k := <-t.r.media.Digits():
-			if tr := t.key(k); tr != nil {
-				if out, end := t.transfer(tr); end {
-					return out, "", nil
-				}
+			if out, end := t.keyed(k); end {
+				return out, "", nil
 			}
-			continue
 		case k := <-t.r.leg.Digits():
-			if tr := t.key(k); tr != nil {
-				if out, end := t.transfer(tr); end {
-					return out, "", nil
-				}
+			if out, end := t.keyed(k); end {
+				return out, "", nil
 			}
-			continue
 		case on := <-t.holds:
-			switch {
-			case on && t.hold == nil:
-				t.hold = c.startHold(q, t.r)
-			case !on && t.hold != nil:
-				t.resume()
-			}
-			continue
+			t.holdOrResume(on)
 		case tr := <-t.transfers:
 			if out, end := t.transfer(tr); end {
 				return out, "", nil
 			}
-			continue
 		case <-t.r.leg.Done():
-			t.resume()
-			t.finish()
-			t.r.leg.Release()
-			t.r.media.Close()
+			return t.agentLeft(false)
 		case <-inactive:
-			t.finish()
-			t.r.drop(c)
-			c.log.Warn("agent's RTP stopped; ending the agent leg", "agent", t.r.user)
+			return t.agentLeft(true)
 		}
-		break
 	}
-	// R7: the agent hung up first; the caller is not hung up on.
+}
+
+// keyed takes one of the agent's key presses; a completed *2 code runs
+// its transfer.
+func (t *agentTalk) keyed(k byte) (out queueOutcome, end bool) {
+	if tr := t.key(k); tr != nil {
+		return t.transfer(tr)
+	}
+	return 0, false
+}
+
+// holdOrResume follows the agent's phone putting the call on hold or
+// taking it off (R3).
+func (t *agentTalk) holdOrResume(on bool) {
+	switch {
+	case on && t.hold == nil:
+		t.hold = t.c.startHold(t.q, t.r)
+	case !on && t.hold != nil:
+		t.resume()
+	}
+}
+
+// callerLeft: the caller hung up while talking to the agent.
+func (t *agentTalk) callerLeft() (queueOutcome, prompts.ID, error) {
+	c := t.c
+	t.resume()
+	t.finish()
+	t.r.drop(c)
+	c.event("complete_caller", "agent", t.r.user, "talk_ms", strconv.FormatInt(c.rec.TalkTime.Milliseconds(), 10))
+	return notServed, "", context.Cause(c.ctx)
+}
+
+// agentLeft: the agent hung up, or (silent) their phone's RTP stopped
+// and the server ended their leg. R7: the caller is not hung up on.
+func (t *agentTalk) agentLeft(silent bool) (queueOutcome, prompts.ID, error) {
+	c := t.c
+	if silent {
+		t.finish()
+		t.r.drop(c)
+		c.log.Warn("agent's RTP stopped; ending the agent leg", "agent", t.r.user)
+	} else {
+		t.resume()
+		t.finish()
+		t.r.leg.Release()
+		t.r.media.Close()
+	}
 	c.agentHungUpFirst = true
 	c.event("complete_agent", "agent", t.r.user, "talk_ms", strconv.FormatInt(c.rec.TalkTime.Milliseconds(), 10))
 	return talkedAgentLeft, "", nil
@@ -320,7 +364,7 @@ func (t *agentTalk) transfer(tr Transfer) (out queueOutcome, end bool) {
 // ringBack rings an agent who hung up during a transfer that then
 // failed, up to the queue's ring_back_attempts times (R4); nil if they
 // never answer.
-func (c *call) ringBack(q config.Queue, user string) *ringing {
+func (c *call) ringBack(q *config.Queue, user string) *ringing {
 	for range q.RingBackAttempts {
 		if c.stopped() {
 			return nil

@@ -56,7 +56,7 @@ func (c *call) notifier(from string, tr Transfer) func(status int, reason string
 
 // recordTransfer keeps one transfer in the record, the metrics and the
 // journal.
-func (c *call) recordTransfer(q config.Queue, a calllog.TransferAttempt, started time.Time) {
+func (c *call) recordTransfer(q *config.Queue, a calllog.TransferAttempt, started time.Time) {
 	a.TotalMS = c.clock.Now().Sub(started).Milliseconds()
 	c.rec.Transfers = append(c.rec.Transfers, a)
 	c.e.opts.QueueMetrics.Transfer(q.Name, a.Kind, a.Result)
@@ -201,7 +201,7 @@ func (c *call) transferAudio(announce bool) (stop func()) {
 // queue caller is offered them meanwhile, and one already on a call fails
 // as busy without ringing (R4). It returns the winner, or the last
 // failure, with how many phones rang.
-func (c *call) ringTransferTarget(q config.Queue, from, target string) (r *ringing, phones int, group bool) {
+func (c *call) ringTransferTarget(q *config.Queue, from, target string) (r *ringing, phones int, group bool) {
 	m := c.e.opts.Queues
 	targets := []string{target}
 	if _, ok := c.cfg.QueueByName(target); ok {
@@ -305,7 +305,7 @@ func (c *call) consult(t *agentTalk, target *ringing) (result string) {
 // from which queue, how long the caller has waited, press 1 — and waits
 // for the 1 (R4, transfer_confirm). The caller is connected only once
 // confirmed.
-func (c *call) confirmTarget(q config.Queue, target *ringing) string {
+func (c *call) confirmTarget(q *config.Queue, target *ringing) string {
 	cat := c.e.opts.Prompts
 	pt := target.leg.Negotiated().PayloadType
 	var clips [][]byte

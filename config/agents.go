@@ -199,6 +199,19 @@ func (a API) LogValue() slog.Value {
 // a random hex or base64 string are 64 to 96 bits, beyond guessing.
 const MinAPITokenLength = 16
 
+// Queue returns the queue named name, or nil when there is none. It points
+// into the configuration, which is never changed once loaded: callers
+// read it and must not modify it. A call's flow keeps it instead of a
+// copy, so that the queue's settings take no room on its stack.
+func (c *Config) Queue(name string) *Queue {
+	for i := range c.Queues {
+		if c.Queues[i].Name == name {
+			return &c.Queues[i]
+		}
+	}
+	return nil
+}
+
 // QueueByName returns the queue named name, or false when there is none.
 func (c *Config) QueueByName(name string) (Queue, bool) {
 	for _, q := range c.Queues {

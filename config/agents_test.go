@@ -133,6 +133,26 @@ func TestQueueByNameFindsConfiguredQueuesOnly(t *testing.T) {
 	}
 }
 
+func TestQueueIsTheConfiguredQueueItselfOrNil(t *testing.T) {
+	c, err := config.Parse("good.yaml", []byte(goodCallCentre))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := c.Queue("sales")
+	if q == nil || q.Name != "sales" || q.Strategy != config.StrategyRingAll {
+		t.Fatalf("Queue(sales) = %+v", q)
+	}
+	if byName, _ := c.QueueByName("sales"); *q != byName {
+		t.Errorf("Queue(sales) = %+v, QueueByName = %+v", *q, byName)
+	}
+	if c.Queue("sales") != q {
+		t.Error("Queue(sales) returned a copy, not the configured queue")
+	}
+	if q := c.Queue("billing"); q != nil {
+		t.Errorf("Queue(billing) = %+v, want nil", q)
+	}
+}
+
 func TestAgentQueuesAreTheAgentsListOrEveryQueue(t *testing.T) {
 	c, err := config.Parse("good.yaml", []byte(goodCallCentre))
 	if err != nil {
