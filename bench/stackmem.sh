@@ -1,9 +1,10 @@
 #!/bin/bash
-# stackmem.sh: goroutine stacks and heap of 1,000 IVR calls, read from
-# hotline's metrics before and after a forced GC (/debug/pprof/heap?gc=1),
-# then loadgen's own report (RSS per call, CPU per call-second).
+# stackmem.sh: goroutine stacks and heap of 1,000 IVR calls (or, with
+# MODE=bridged, 1,000 bridged calls), read from hotline's metrics before
+# and after a forced GC (/debug/pprof/heap?gc=1), then loadgen's own report
+# (RSS per call, CPU per call-second).
 #
-# usage: bench/stackmem.sh HOTLINE_BIN [LOADGEN_BIN]
+# usage: [MODE=ivr|bridged] bench/stackmem.sh HOTLINE_BIN [LOADGEN_BIN]
 # (build them with: go build -o /tmp/hotline-main-bin ./cmd/hotline &&
 #  go build -o /tmp/loadgen ./bench/loadgen)
 set -euo pipefail
@@ -11,7 +12,13 @@ hotline=${1:?usage: stackmem.sh HOTLINE_BIN [LOADGEN_BIN]}
 loadgen=${2:-/tmp/loadgen}
 wd=$(mktemp -d)
 printf 'http:\n  pprof: true\n' > "$wd/extra.yaml"
-"$loadgen" -hotline "$hotline" -mode ivr -calls 1000 -cps 200 -hold 40s \
+mode=${MODE:-ivr}
+case $mode in
+ivr) cps=200 settle=22 ;;     # a 5 s ramp, then settling
+bridged) cps=100 settle=30 ;; # agents register, a 10 s ramp, then settling
+*) echo "stackmem: MODE is ivr or bridged, not $mode" >&2; exit 2 ;;
+esac
+"$loadgen" -hotline "$hotline" -mode "$mode" -calls 1000 -cps "$cps" -hold 40s \
   -workdir "$wd/run" -extra-yaml "$wd/extra.yaml" -quiet > "$wd/report.txt" 2>&1 &
 lg=$!
 trap 'kill "$lg" 2>/dev/null || true' EXIT
@@ -30,7 +37,7 @@ metrics() {
     grep -E '^go_(goroutines|memstats_(stack_inuse|heap_inuse|heap_alloc)_bytes)|^process_resident' | tr '\n' ' '
   echo
 }
-sleep 22 # the ramp (5 s) and settling
+sleep "$settle"
 echo "before GC: $(metrics)"
 curl -s "http://$http/debug/pprof/heap?gc=1" > /dev/null
 sleep 1
