@@ -82,6 +82,11 @@ func TestParseDigestCredentials(t *testing.T) {
 			want:  DigestCredentials{Username: `a"b,c`, Realm: "r", Nonce: "n", URI: "u", Response: "x"},
 		},
 		{
+			name:  "an escaped backslash beside an escaped quote",
+			value: `Digest username="a\\b\"", realm="r", nonce="n", uri="u", response="x"`,
+			want:  DigestCredentials{Username: `a\b"`, Realm: "r", Nonce: "n", URI: "u", Response: "x"},
+		},
+		{
 			name:  "unknown parameters are ignored, empty list elements allowed",
 			value: `Digest username="a",, realm="r", nonce="n", uri="u", response="x", foo=bar, userhash=true`,
 			want:  DigestCredentials{Username: "a", Realm: "r", Nonce: "n", URI: "u", Response: "x", UserHash: true},
