@@ -172,7 +172,7 @@ func New(opts Options) (*Engine, error) {
 	if opts.Queues != nil && (opts.Agents == nil || opts.Bridge == nil) {
 		return nil, errors.New("callflow: Options.Agents and Options.Bridge are required with Queues")
 	}
-	e := &Engine{opts: opts, log: opts.Logger, whisperNames: map[string]*prompts.Audio{}, consults: map[string]*consultation{}}
+	e := &Engine{opts: opts, log: callLogger(opts.Logger), whisperNames: map[string]*prompts.Audio{}, consults: map[string]*consultation{}}
 	for _, q := range opts.Config.Queues {
 		if q.Whisper || q.TransferConfirm {
 			e.whisperNames[q.Name] = opts.Prompts.Render(q.Name)
