@@ -87,7 +87,8 @@ func (c *call) serveFromQueue(name string) (queueOutcome, prompts.ID, error) {
 		if err != nil || won == nil {
 			return notServed, sorry, err
 		}
-		// Not talkToAgent's own frame: one frame fewer under the talk.
+		// The talk, here rather than in a function of its own: one frame
+		// fewer under converse's wait.
 		t, connected := c.connectAgent(q, won)
 		outcome, sorry, err := notServed, prompts.NoAgent, error(nil)
 		if connected {

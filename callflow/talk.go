@@ -44,16 +44,6 @@ type agentTalk struct {
 	freed bool
 }
 
-// talkToAgent bridges caller and agent and waits for one of them to go.
-func (c *call) talkToAgent(q *config.Queue, r *ringing) (queueOutcome, prompts.ID, error) {
-	t, connected := c.connectAgent(q, r)
-	defer t.leave()
-	if !connected {
-		return notServed, prompts.NoAgent, nil
-	}
-	return t.converse()
-}
-
 // connectAgent bridges the caller to r, the agent who answered; false if
 // the bridge failed and r was hung up.
 func (c *call) connectAgent(q *config.Queue, r *ringing) (*agentTalk, bool) {
