@@ -2,6 +2,7 @@ package callflow
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -550,5 +551,101 @@ func TestFailedTransferAfterTheAgentLeftRingsTheAgentBack(t *testing.T) {
 	rec := h.finished()
 	if rec.Agent != "1001" || len(rec.Transfers) != 1 || rec.Transfers[0].Result != "no_answer" || rec.HangupBy != calllog.HangupCaller {
 		t.Fatalf("record agent %q transfers %+v hangup_by %q", rec.Agent, rec.Transfers, rec.HangupBy)
+	}
+}
+
+// R7 when the agent's phone goes silent mid-talk: the server ends the
+// agent's leg, the caller hears the closing and still hangs up last, and
+// the agent is freed for the next caller.
+func TestAgentWhosePhoneGoesSilentIsHungUpAndTheCallerHearsTheClosing(t *testing.T) {
+	h, alice, _, _, _ := transferHarness(t)
+	h.eventually("connected", func() bool { return slices.Contains(h.journal.eventTypes(), "connected") })
+	h.clk.advance(3 * time.Second)
+	h.mediaOf("t-1/1001").goInactive()
+	h.eventually("the agent's leg hung up", func() bool {
+		select {
+		case <-alice.done:
+			return true
+		default:
+			return false
+		}
+	})
+	h.eventually("closing after the agent's phone went silent", func() bool {
+		return slices.Contains(h.media.playedIDs(), prompts.ClosingAnythingElse)
+	})
+	if _, _, hungUp := h.leg.state(); hungUp {
+		t.Fatal("the caller was hung up on when the agent's phone went silent (R7)")
+	}
+	if st, _ := h.queues.Agent("1001"); st.State == queue.OnCall {
+		t.Errorf("Alice is still %s after her leg ended", st.State)
+	}
+	h.leg.callerHangsUp()
+	rec := h.finished()
+	if rec.HangupBy != calllog.HangupAgent || rec.EndedBy != calllog.HangupCaller || rec.Agent != "1001" || rec.TalkTime != 3*time.Second {
+		t.Fatalf("record hangup_by %q ended_by %q agent %q talk %v", rec.HangupBy, rec.EndedBy, rec.Agent, rec.TalkTime)
+	}
+	if !slices.Contains(h.journal.eventTypes(), "complete_agent") {
+		t.Errorf("no complete_agent event: %v", h.journal.eventTypes())
+	}
+}
+
+// An agent answered but the server could not relay the audio: the agent
+// is hung up and freed, and the caller hears the apology and the closing,
+// never silence and never a hang-up (R7).
+func TestBridgeFailureHangsUpTheAgentAndTheCallerHearsTheApology(t *testing.T) {
+	cfg := config.Default()
+	cfg.Agents = []config.Agent{{User: "1001", Password: "x"}}
+	h := &harness{t: t, clk: newFakeClock(shanghai9am), leg: newFakeLeg(), journal: &fakeJournal{}, done: make(chan struct{})}
+	h.media = newFakeMedia(catalogue(t))
+	m, err := queue.New(queue.Config{Queues: []queue.QueueConfig{{Name: "support"}},
+		Agents: []queue.AgentConfig{{User: "1001", Queues: []string{"support"}}}}, h.clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Login("1001")
+	alice := &fakeAgentLeg{answer: make(chan struct{}), done: make(chan struct{})}
+	close(alice.answer)
+	eng, err := New(Options{Config: cfg, Prompts: catalogue(t), Journal: h.journal, Clock: h.clk, Queues: m,
+		Agents: &fakeDialer{legs: map[string]*fakeAgentLeg{"1001": alice}},
+		NewMedia: func(id string) (Media, error) {
+			if id == "b-1" {
+				return h.media, nil
+			}
+			return newFakeMedia(catalogue(t)), nil
+		},
+		Bridge: func(a, b Media) (func(), error) { return nil, errors.New("no relay") },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		eng.Run(CallInfo{ID: "b-1", Caller: "13800138000", Arrived: h.clk.Now(), Offer: sip.Offer{Direction: sip.SendRecv}}, h.leg)
+		close(h.done)
+	}()
+	h.clk.waitTimer(t)
+	h.clk.advance(time.Second)
+	h.eventually("the apology after the failed bridge", func() bool {
+		return slices.Contains(h.media.playedIDs(), prompts.NoAgent)
+	})
+	select {
+	case <-alice.done:
+	default:
+		t.Fatal("the agent's leg was left up after the bridge failed")
+	}
+	if st, _ := m.Agent("1001"); st.State == queue.OnCall {
+		t.Errorf("Alice is still %s after the failed bridge", st.State)
+	}
+	h.eventually("closing pause", func() bool {
+		return slices.Contains(h.media.playedIDs(), prompts.ClosingAnythingElse) && h.clk.pending() > 0
+	})
+	h.clk.advance(1500 * time.Millisecond)
+	h.eventually("thanks played", func() bool { return slices.Contains(h.media.playedIDs(), prompts.ClosingThanks) })
+	if _, _, hungUp := h.leg.state(); hungUp {
+		t.Fatal("the caller was hung up on after the failed bridge (R7)")
+	}
+	h.leg.callerHangsUp()
+	rec := h.finished()
+	if rec.EndedBy != calllog.HangupCaller || rec.Agent != "1001" || rec.TalkTime != 0 {
+		t.Fatalf("record ended_by %q agent %q talk %v", rec.EndedBy, rec.Agent, rec.TalkTime)
 	}
 }
