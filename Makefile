@@ -24,6 +24,8 @@ lint:
 
 unit:
 	$(GO) test -race -count=1 -timeout 5m $(PKGS_UNIT)
+	# Stack sizes are the shipped build's: this one runs without -race.
+	$(GO) test -count=1 -run 'TestParkedBridgedCallsGiveBackTheStackSetUpGrew' ./callflow/
 
 e2e:
 	$(GO) test -count=1 -timeout 15m ./e2e/
