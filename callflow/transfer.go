@@ -204,7 +204,7 @@ func (c *call) transferAudio(announce bool) (stop func()) {
 func (c *call) ringTransferTarget(q *config.Queue, from, target string) (r *ringing, phones int, group bool) {
 	m := c.e.opts.Queues
 	targets := []string{target}
-	if _, ok := c.cfg.QueueByName(target); ok {
+	if c.cfg.Queue(target) != nil {
 		group = true
 		targets = targets[:0]
 		for _, a := range m.Agents() {
