@@ -463,9 +463,6 @@ wait:
 	return r, nil
 }
 
-// lateBarMS is the pacer lateness the capacity targets hold p99 within.
-const lateBarMS = 20.0
-
 // lateSeconds counts the seconds among pts with a p99 lateness of their
 // own, and those within lateBarMS, and finds the worst one (NaN if none).
 func lateSeconds(pts []timelinePoint) (within, total int, worstMS, worstAt float64) {

@@ -13,6 +13,9 @@ import (
 	"time"
 )
 
+// lateBarMS is the pacer lateness the capacity targets hold p99 within.
+const lateBarMS = 20.0
+
 // callResult is one call as the JSON report lists it.
 type callResult struct {
 	CallID       string  `json:"call_id"`

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command pacerload measures the media engine under load: N sessions on
 // 127.0.0.1, each playing a long prompt without pause, sending to a sink.
 //
