@@ -2,7 +2,6 @@ package media
 
 import (
 	"sync"
-	"sync/atomic"
 
 	"github.com/hotline-dev/hotline/analysis"
 )
@@ -11,7 +10,8 @@ import (
 // it, and none of them gets a goroutine or timer of its own:
 //   - the receive path (the session's receive goroutine with a port per
 //     call, the shard's pacer with a shared port) puts the received audio,
-//     still G.711, into rxAudio, a small preallocated ring of 20 ms frames;
+//     still G.711, into the session's ring of received frames (rxRing),
+//     which the bridge relay reads too;
 //   - the pacer, in each 20 ms slot of the session (right after sending the
 //     slot's frame), decodes one frame from the ring into the leg analyser —
 //     or reports the slot as silence — and then ticks the conversation;
@@ -27,11 +27,6 @@ import (
 // for one Frame and one Tick (a few microseconds) and contended only by the
 // two legs of one call and their flow.
 const (
-	// rxAudioRing is how many received frames wait for the pacer: 160 ms,
-	// more than any burst a working network delivers at once. When it is
-	// full the oldest frame is dropped (and counted); the analysis cares
-	// about the leg's talk, not about every frame.
-	rxAudioRing = 8
 	// analysisJitterSlots is how many slots in a row may find the ring empty
 	// before further empty slots count as silence: packets that arrive in
 	// bursts leave empty slots that their later frames make up for, and
@@ -118,7 +113,7 @@ func (s *Session) Analyse(leg *analysis.LegAnalyser) {
 	s.an.leg = leg
 	s.an.empty = 0
 	// Frames decoded for a previous analyser must not reach this one.
-	s.rxAudio.reset(s.analysisGen.Add(1))
+	s.ring.attachAnalysis(s.analysisGen.Add(1), leg != nil)
 	s.analysing.Store(leg != nil)
 	s.analysisOn.Store(leg != nil || s.an.conv != nil)
 	l.mu.Unlock()
@@ -213,7 +208,7 @@ func (p *pacer) analyse(s *Session, playing bool) {
 	a := &s.an
 	if a.leg != nil {
 		switch {
-		case s.rxAudio.pop(&p.pcm):
+		case s.ring.popAnalysis(&p.pcm):
 			a.empty = 0
 			a.leg.Frame(p.pcm[:])
 		case a.empty < analysisJitterSlots:
@@ -229,124 +224,4 @@ func (p *pacer) analyse(s *Session, playing bool) {
 		}
 	}
 	l.mu.Unlock()
-}
-
-// rxAudio carries received audio from the receive path (the producer) to
-// the pacer (the consumer) in whole 20 ms frames. It keeps the frames as
-// they came, in their codec, and decodes one only when the pacer takes it
-// for the analyser: half the memory of decoded frames, and each received
-// payload is copied once. A mutex, as in bridgeDir, because a full ring
-// drops its oldest frame, which is the consumer's end; uncontended (the
-// shared transport reads and analyses on the same pacer goroutine) it
-// costs tens of nanoseconds per frame.
-type rxAudio struct {
-	// Producer side, owned by the receive path: a frame being assembled
-	// from payloads that are not 160 bytes, allocated for the first such
-	// payload (most phones send 20 ms, and a hotline holds thousands of
-	// sessions).
-	partial   *[FrameSize]byte
-	partialN  int
-	partialPT uint8
-	nextTS    uint32 // RTP timestamp that continues the partial frame
-	gen       uint32 // analyser generation the partial frame belongs to
-
-	mu     sync.Mutex
-	frames [rxAudioRing][FrameSize]byte
-	// pts and lens are each frame's codec and how many of its samples
-	// came in; the rest of the frame is digital silence.
-	pts     [rxAudioRing]uint8
-	lens    [rxAudioRing]uint8
-	head, n int
-	ringGen uint32 // analyser generation the ring accepts frames of
-
-	overruns atomic.Uint64
-}
-
-// push takes one received audio payload in codec pt with RTP timestamp
-// ts, for the analyser of generation gen. Payloads of 160 bytes make one
-// frame each; others are cut and joined into frames. A partial frame that
-// the next packet does not continue (a lost packet, a pause, a codec
-// change) is completed with digital silence rather than spliced onto
-// unrelated audio. It allocates only once in a session's life, for the
-// staging frame, when the first payload is not 20 ms.
-func (r *rxAudio) push(payload []byte, ts uint32, pt uint8, gen uint32) {
-	if gen != r.gen {
-		r.gen, r.partialN = gen, 0
-	}
-	if r.partialN > 0 && (ts != r.nextTS || pt != r.partialPT) {
-		r.commit(r.partial[:r.partialN], r.partialPT)
-		r.partialN = 0
-	}
-	r.nextTS = ts + uint32(len(payload))
-	r.partialPT = pt
-	for len(payload) > 0 {
-		if r.partialN == 0 && len(payload) >= FrameSize {
-			r.commit(payload[:FrameSize], pt) // the usual 20 ms packet: no staging copy
-			payload = payload[FrameSize:]
-			continue
-		}
-		if r.partial == nil {
-			r.partial = new([FrameSize]byte)
-		}
-		n := copy(r.partial[r.partialN:], payload)
-		r.partialN += n
-		payload = payload[n:]
-		if r.partialN == FrameSize {
-			r.commit(r.partial[:], pt)
-			r.partialN = 0
-		}
-	}
-}
-
-// commit appends a frame of at most FrameSize samples to the ring,
-// dropping the oldest frame when the ring is full, unless the frame
-// belongs to a detached analyser.
-func (r *rxAudio) commit(frame []byte, pt uint8) {
-	r.mu.Lock()
-	if r.gen != r.ringGen {
-		r.mu.Unlock()
-		return
-	}
-	if r.n == rxAudioRing {
-		r.head = (r.head + 1) % rxAudioRing
-		r.n--
-		r.overruns.Add(1)
-	}
-	i := (r.head + r.n) % rxAudioRing
-	r.lens[i] = uint8(copy(r.frames[i][:], frame))
-	r.pts[i] = pt
-	r.n++
-	r.mu.Unlock()
-}
-
-// pop decodes the oldest frame into dst and reports whether there was
-// one.
-func (r *rxAudio) pop(dst *[FrameSize]int16) bool {
-	r.mu.Lock()
-	if r.n == 0 {
-		r.mu.Unlock()
-		return false
-	}
-	i := r.head
-	tbl := &ulawToLinear
-	if r.pts[i] == PayloadPCMA {
-		tbl = &alawToLinear
-	}
-	n := int(r.lens[i])
-	for j, b := range r.frames[i][:n] {
-		dst[j] = tbl[b]
-	}
-	clear(dst[n:])
-	r.head = (r.head + 1) % rxAudioRing
-	r.n--
-	r.mu.Unlock()
-	return true
-}
-
-// reset empties the ring and makes it accept only frames decoded for
-// analyser generation gen.
-func (r *rxAudio) reset(gen uint32) {
-	r.mu.Lock()
-	r.head, r.n, r.ringGen = 0, 0, gen
-	r.mu.Unlock()
 }

@@ -662,13 +662,13 @@ func TestReceivedAudioIsCutIntoWholeFrames(t *testing.T) {
 			[][]int16{append(decode(&ulawToLinear, a80), make([]int16, 80)...), decode(&alawToLinear, a160)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var r rxAudio
+			r := analysedRing()
 			for _, p := range c.pkts {
-				r.push(p.b, p.ts, p.pt, 0)
+				r.push(p.b, p.ts, p.pt, 1)
 			}
 			var got [][]int16
 			var f [FrameSize]int16
-			for r.pop(&f) {
+			for r.popAnalysis(&f) {
 				got = append(got, append([]int16(nil), f[:]...))
 			}
 			if len(got) != len(c.want) {
@@ -683,26 +683,33 @@ func TestReceivedAudioIsCutIntoWholeFrames(t *testing.T) {
 	}
 }
 
+// analysedRing is a ring with the analyser of generation 1 attached.
+func analysedRing() *rxRing {
+	r := new(rxRing)
+	r.attachAnalysis(1, true)
+	return r
+}
+
 func TestAFullAnalysisBufferDropsItsOldestFrames(t *testing.T) {
-	var r rxAudio
-	for i := range rxAudioRing + 2 {
-		r.push(make([]byte, FrameSize), uint32(i*FrameSize), PayloadPCMU, 0)
+	r := analysedRing()
+	for i := range rxRingSize + 2 {
+		r.push(make([]byte, FrameSize), uint32(i*FrameSize), PayloadPCMU, 1)
 	}
-	for i := range rxAudioRing + 2 {
+	for i := range rxRingSize + 2 {
 		b := make([]byte, FrameSize)
 		b[0] = byte(i)
-		r.push(b, uint32((rxAudioRing+2+i)*FrameSize), PayloadPCMU, 0)
+		r.push(b, uint32((rxRingSize+2+i)*FrameSize), PayloadPCMU, 1)
 	}
-	if got := r.overruns.Load(); got != rxAudioRing+4 {
-		t.Errorf("%d overruns, want %d", got, rxAudioRing+4)
+	if got := r.overruns.Load(); got != rxRingSize+4 {
+		t.Errorf("%d overruns, want %d", got, rxRingSize+4)
 	}
 	var f [FrameSize]int16
-	for i := 2; i < rxAudioRing+2; i++ {
-		if !r.pop(&f) || f[0] != ulawToLinear[byte(i)] {
+	for i := 2; i < rxRingSize+2; i++ {
+		if !r.popAnalysis(&f) || f[0] != ulawToLinear[byte(i)] {
 			t.Fatalf("frame %d: got sample %d, want the newest frames in order", i, f[0])
 		}
 	}
-	if r.pop(&f) {
+	if r.popAnalysis(&f) {
 		t.Error("more frames than the ring holds")
 	}
 }
@@ -711,7 +718,7 @@ func FuzzReceivedAudioFraming(f *testing.F) {
 	f.Add([]byte{80, 0, 80, 0, 240, 0}, uint8(0))
 	f.Add([]byte{160, 8, 1, 0, 0, 13}, uint8(7))
 	f.Fuzz(func(t *testing.T, script []byte, seed uint8) {
-		var r rxAudio
+		r := analysedRing()
 		ts := uint32(seed)
 		buf := make([]byte, 1500)
 		var fr [FrameSize]int16
@@ -721,13 +728,13 @@ func FuzzReceivedAudioFraming(f *testing.F) {
 			if script[i+1]&1 == 1 {
 				pt = PayloadPCMA
 			}
-			r.push(buf[:n], ts, pt, 0)
+			r.push(buf[:n], ts, pt, 1)
 			ts += uint32(n) + uint32(script[i+1]&2)
 			if script[i+1]&4 == 4 {
-				r.pop(&fr)
+				r.popAnalysis(&fr)
 			}
-			if r.n < 0 || r.n > rxAudioRing || r.partialN < 0 || r.partialN >= FrameSize {
-				t.Fatalf("ring %d frames, partial %d samples", r.n, r.partialN)
+			if n := r.w - r.anR; n > rxRingSize || r.partialN < 0 || r.partialN >= FrameSize {
+				t.Fatalf("ring %d frames, partial %d samples", n, r.partialN)
 			}
 		}
 	})
@@ -844,7 +851,7 @@ func BenchmarkPacerTickAnalysed(b *testing.B) {
 					slot++
 					for i, s := range ss {
 						if on {
-							s.rxAudio.push(speech[(slot+i*7)%len(speech)], frameTS(slot), PayloadPCMU, s.analysisGen.Load())
+							s.ring.push(speech[(slot+i*7)%len(speech)], frameTS(slot), PayloadPCMU, s.analysisGen.Load())
 						}
 					}
 					p.tick(now)

@@ -127,6 +127,8 @@ func (e *Engine) Bridge(a, b *Session) (*Bridge, error) {
 	default:
 		a.bridge, a.in, a.lastRelayed = br, br.ba, false
 		b.bridge, b.in, b.lastRelayed = br, br.ab, false
+		a.ring.attachRelay(br.ab)
+		b.ring.attachRelay(br.ba)
 		a.out.Store(br.ab)
 		b.out.Store(br.ba)
 	}
@@ -147,12 +149,14 @@ func (e *Engine) Bridge(a, b *Session) (*Bridge, error) {
 // ends the bridge.
 func (br *Bridge) Close() {
 	br.once.Do(func() {
-		for _, s := range [2]*Session{br.a, br.b} {
+		for _, d := range [2]*bridgeDir{br.ab, br.ba} {
+			s := d.from
 			s.mu.Lock()
 			if s.bridge == br {
 				s.bridge, s.in, s.lastRelayed = nil, nil, false
 				s.out.Store(nil)
 			}
+			s.ring.detachRelay(d)
 			s.mu.Unlock()
 		}
 		close(br.done)
@@ -180,29 +184,20 @@ func (br *Bridge) Stats() BridgeStats {
 	}
 }
 
-// bridgeDir is one direction of a bridge: what from receives, buffered for
-// to's pacer. It has one producer (from's receive goroutine) and one
-// consumer (the pacer of to's shard); mu guards what they share. A mutex,
-// not a lock-free ring, because a full buffer drops its oldest frame, which
-// is the consumer's end: uncontended it costs tens of nanoseconds per frame.
+// bridgeDir is one direction of a bridge: what from receives, read from
+// from's received-audio ring (rxRing) by the pacer of to's shard. Its
+// jitter state is guarded by that ring's mutex, since the ring's producer
+// drops the direction's oldest frame when the buffer is full; mu guards
+// the telephone-events.
 type bridgeDir struct {
 	br       *Bridge
 	from, to *Session
+	ring     *rxRing // from's received audio
 	relayed  *atomic.Uint64
 
-	// Producer side, owned by from's receive goroutine: a frame being
-	// assembled from payloads that are not 160 bytes.
-	partial   [FrameSize]byte
-	partialN  int
-	partialPT uint8
-	nextTS    uint32 // RTP timestamp that continues the partial frame
-
-	mu      sync.Mutex
-	frames  [relayRing][FrameSize]byte
-	framePT [relayRing]uint8 // codec each frame is in, as received
-	head, n int
-	// primed: relaying; cleared by an underrun, so the buffer refills to
-	// relayStart before audio resumes. waited: slots a lone frame waited.
+	// Jitter state, guarded by ring.mu. primed: relaying; cleared by an
+	// underrun, so the buffer refills to relayStart before audio resumes.
+	// waited: slots a lone frame waited.
 	primed bool
 	waited int
 	// running: the far leg is talking, so an empty slot is an underrun.
@@ -212,6 +207,7 @@ type bridgeDir struct {
 	// window and minDepth implement the latency trim.
 	window, minDepth int
 
+	mu             sync.Mutex
 	events         [relayEvents]relayEvent
 	evHead, evN    int
 	evHave         bool   // consumer: a mapped event exists
@@ -226,62 +222,20 @@ type relayEvent struct {
 }
 
 func newBridgeDir(br *Bridge, from, to *Session, relayed *atomic.Uint64) *bridgeDir {
-	return &bridgeDir{br: br, from: from, to: to, relayed: relayed, minDepth: relayRing + 1}
-}
-
-// pushAudio takes one received audio payload in codec pt with RTP timestamp
-// ts. Payloads of 160 bytes go straight into the buffer; others are cut and
-// joined into 160-byte frames. A partial frame that the next packet does not
-// continue (a lost packet, a pause, a codec change) is completed with
-// silence rather than spliced onto unrelated audio. It allocates nothing.
-func (d *bridgeDir) pushAudio(payload []byte, ts uint32, pt uint8) {
-	if d.partialN > 0 && (ts != d.nextTS || pt != d.partialPT) {
-		fillSilence(d.partial[d.partialN:], silenceByte(d.partialPT))
-		d.commit(d.partial[:], d.partialPT)
-		d.partialN = 0
-	}
-	d.nextTS = ts + uint32(len(payload))
-	for len(payload) > 0 {
-		if d.partialN == 0 && len(payload) >= FrameSize {
-			d.commit(payload[:FrameSize], pt)
-			payload = payload[FrameSize:]
-			continue
-		}
-		n := copy(d.partial[d.partialN:], payload)
-		d.partialN += n
-		d.partialPT = pt
-		payload = payload[n:]
-		if d.partialN == FrameSize {
-			d.commit(d.partial[:], pt)
-			d.partialN = 0
-		}
-	}
-}
-
-// commit appends one frame, dropping the oldest when the buffer is full.
-func (d *bridgeDir) commit(frame []byte, pt uint8) {
-	d.mu.Lock()
-	if d.n == relayRing {
-		d.head = (d.head + 1) % relayRing
-		d.n--
-		d.br.dropped.Add(1)
-	}
-	i := (d.head + d.n) % relayRing
-	copy(d.frames[i][:], frame)
-	d.framePT[i] = pt
-	d.n++
-	d.mu.Unlock()
+	return &bridgeDir{br: br, from: from, to: to, ring: &from.ring, relayed: relayed, minDepth: relayRing + 1}
 }
 
 // pop fills dst with the next relayed frame, converted to codec pt, and
 // reports whether there was one; when there was not, the caller sends
 // silence. It is called by the pacer once per slot of the receiving leg.
 func (d *bridgeDir) pop(dst []byte, pt uint8) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	r := d.ring
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := int(r.w - r.relayR)
 	if !d.primed {
-		if d.n < relayStart && (d.n == 0 || d.waited == 0) {
-			if d.n > 0 {
+		if n < relayStart && (n == 0 || d.waited == 0) {
+			if n > 0 {
 				d.waited++
 			}
 			d.miss()
@@ -289,36 +243,37 @@ func (d *bridgeDir) pop(dst []byte, pt uint8) bool {
 		}
 		d.primed = true
 	}
-	if d.n == 0 {
+	if n == 0 {
 		d.primed = false
 		d.miss()
 		return false
 	}
-	d.minDepth = min(d.minDepth, d.n)
+	d.minDepth = min(d.minDepth, n)
 	if d.window++; d.window >= relayTrimWindow {
 		if d.minDepth > relayTrimAbove {
-			d.head = (d.head + 1) % relayRing
-			d.n--
+			r.relayR++
 			d.br.dropped.Add(1)
 		}
 		d.window, d.minDepth = 0, relayRing+1
 	}
-	f := &d.frames[d.head]
-	if tbl := transcodeTable(d.framePT[d.head], pt); tbl != nil {
-		for i, b := range f {
-			dst[i] = tbl[b]
+	i := r.relayR % rxRingSize
+	f := r.frames[i][:r.lens[i]]
+	if tbl := transcodeTable(r.pts[i], pt); tbl != nil {
+		for j, b := range f {
+			dst[j] = tbl[b]
 		}
 		d.br.transcoded.Add(1)
 	} else {
-		copy(dst, f[:])
+		copy(dst, f)
 	}
-	d.head = (d.head + 1) % relayRing
-	d.n--
+	// A frame completed with silence (its packet was not continued).
+	fillSilence(dst[len(f):FrameSize], silenceByte(pt))
+	r.relayR++
 	d.waited, d.empty, d.running = 0, 0, true
 	return true
 }
 
-// miss accounts for a slot without a relayed frame; d.mu is held.
+// miss accounts for a slot without a relayed frame; d.ring.mu is held.
 func (d *bridgeDir) miss() {
 	d.minDepth = 0 // the buffer ran dry: no standing backlog to trim
 	if !d.running {
@@ -334,14 +289,15 @@ func (d *bridgeDir) miss() {
 // receiving leg: relayed audio must not queue up behind a prompt and play
 // late. Relaying restarts from fresh frames once the prompt is over.
 func (d *bridgeDir) discard() {
-	d.mu.Lock()
-	if d.n > 0 {
-		d.br.dropped.Add(uint64(d.n))
+	r := d.ring
+	r.mu.Lock()
+	if n := r.w - r.relayR; n > 0 {
+		d.br.dropped.Add(uint64(n))
 	}
-	d.head, d.n = 0, 0
+	r.relayR = r.w
 	d.primed, d.waited, d.running, d.empty = false, 0, false, 0
 	d.window, d.minDepth = 0, relayRing+1
-	d.mu.Unlock()
+	r.mu.Unlock()
 }
 
 // pushEvent queues one telephone-event packet for the other leg, if that

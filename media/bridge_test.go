@@ -776,8 +776,9 @@ func FuzzBridgedHandlePacket(f *testing.F) {
 		r.p.sendEvents(r.b)
 		r.p.sendFrame(r.b, 0)
 		d := r.a.out.Load()
+		n := d.buffered()
 		d.mu.Lock()
-		n, evN := d.n, d.evN
+		evN := d.evN
 		d.mu.Unlock()
 		if n > relayRing || evN != 0 {
 			t.Fatalf("%d frames buffered, %d events left after the slot", n, evN)

@@ -10,7 +10,21 @@ import (
 
 func testDir() *bridgeDir {
 	br := &Bridge{}
-	return newBridgeDir(br, nil, nil, &br.aToB)
+	d := newBridgeDir(br, &Session{}, nil, &br.aToB)
+	d.ring.attachRelay(d)
+	return d
+}
+
+// pushAudio is what the far leg's receive path does with a payload.
+func (d *bridgeDir) pushAudio(payload []byte, ts uint32, pt uint8) {
+	d.ring.push(payload, ts, pt, 0)
+}
+
+// buffered is how many frames wait for the relay.
+func (d *bridgeDir) buffered() int {
+	d.ring.mu.Lock()
+	defer d.ring.mu.Unlock()
+	return int(d.ring.w - d.ring.relayR)
 }
 
 // numbered is frame i of a test stream: its index in the first two bytes,
@@ -119,8 +133,8 @@ func TestJitterBufferTrimsAStandingBacklog(t *testing.T) {
 		}
 		last = frameIndex(dst)
 	}
-	if d.n > relayTrimAbove {
-		t.Errorf("%d frames still standing after %d slots", d.n, 3*relayTrimWindow)
+	if d.buffered() > relayTrimAbove {
+		t.Errorf("%d frames still standing after %d slots", d.buffered(), 3*relayTrimWindow)
 	}
 	if got := d.br.dropped.Load(); got == 0 || got > 3 {
 		t.Errorf("trimmed %d frames, want 1–3", got)
@@ -133,8 +147,8 @@ func TestJitterBufferDiscardKeepsNoBacklogForAfterAPrompt(t *testing.T) {
 		d.pushAudio(numbered(i), uint32(i*FrameSize), PayloadPCMU)
 	}
 	d.discard()
-	if d.n != 0 || d.br.dropped.Load() != 4 {
-		t.Fatalf("after discard: %d buffered, %d dropped", d.n, d.br.dropped.Load())
+	if d.buffered() != 0 || d.br.dropped.Load() != 4 {
+		t.Fatalf("after discard: %d buffered, %d dropped", d.buffered(), d.br.dropped.Load())
 	}
 	d.pushAudio(numbered(9), 9*FrameSize, PayloadPCMU)
 	dst := make([]byte, FrameSize)
@@ -277,8 +291,8 @@ func FuzzReframing(f *testing.F) {
 		for off := 0; off < len(data); off += size {
 			chunk := data[off:min(off+size, len(data))]
 			d.pushAudio(chunk, uint32(off), PayloadPCMU)
-			if d.n > relayRing {
-				t.Fatalf("%d frames in a ring of %d", d.n, relayRing)
+			if d.buffered() > relayRing {
+				t.Fatalf("%d frames in a ring of %d", d.buffered(), relayRing)
 			}
 			for range 2 {
 				for d.pop(dst, PayloadPCMU) {
@@ -290,8 +304,8 @@ func FuzzReframing(f *testing.F) {
 		if !bytes.Equal(out, data[:whole]) {
 			t.Fatalf("relayed %d bytes, not the first %d of the stream", len(out), whole)
 		}
-		if d.partialN != len(data)-whole {
-			t.Fatalf("%d bytes pending, want %d", d.partialN, len(data)-whole)
+		if int(d.ring.partialN) != len(data)-whole {
+			t.Fatalf("%d bytes pending, want %d", d.ring.partialN, len(data)-whole)
 		}
 	})
 }

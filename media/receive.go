@@ -104,19 +104,16 @@ func (s *Session) handlePacket(b []byte, src netip.AddrPort, now int64) {
 		s.rx.ssrc, s.rx.haveSSRC = pkt.SSRC, true
 		s.sock.learnSSRC(s, pkt.SSRC)
 	}
-	if d := s.out.Load(); d != nil {
-		switch {
-		case isDTMF && !s.keepDigits.Load():
-			d.pushEvent(pkt.Payload, pkt.Timestamp, pkt.Marker)
-		case pt == audioPT:
-			d.pushAudio(pkt.Payload, pkt.Timestamp, pt)
-		}
+	d := s.out.Load()
+	if isDTMF && d != nil && !s.keepDigits.Load() {
+		d.pushEvent(pkt.Payload, pkt.Timestamp, pkt.Marker)
 	}
-	// The leg analyser hears the same audio the other party would; comfort
-	// noise and telephone-events are not audio to it (the slot counts them
-	// as silence).
-	if pt == audioPT && s.analysing.Load() {
-		s.rxAudio.push(pkt.Payload, pkt.Timestamp, pt, s.analysisGen.Load())
+	// The audio goes once into the session's ring, which the relay and the
+	// leg analyser both read: the analyser hears the same audio the other
+	// party would. Comfort noise and telephone-events are not audio to it
+	// (the slot counts them as silence).
+	if pt == audioPT && (d != nil || s.analysing.Load()) {
+		s.ring.push(pkt.Payload, pkt.Timestamp, pt, s.analysisGen.Load())
 	}
 }
 

@@ -104,14 +104,14 @@ type Session struct {
 	// Speech analysis (see analyse.go). alock is the lock of an, shared
 	// with every session this one was ever bridged to; analysing says a
 	// leg analyser wants received audio, analysisOn that the pacer has
-	// work for the slot; rxAudio is the received audio on its way from the
+	// work for the slot; ring is the received audio on its way from the
 	// receive path to the pacer's slot.
 	alock       atomic.Pointer[analysisLock]
 	an          sessionAnalysis
 	analysing   atomic.Bool
 	analysisOn  atomic.Bool
 	analysisGen atomic.Uint32
-	rxAudio     rxAudio
+	ring        rxRing
 
 	digits   chan byte
 	inactive chan struct{}
@@ -140,7 +140,7 @@ type SessionStats struct {
 	// DigitsDropped counts key presses lost because Digits was not read.
 	DigitsDropped uint64
 	// AnalysisOverruns counts received frames the leg analyser never saw
-	// because more than rxAudioRing of them waited for the pacer.
+	// because more than rxRingSize of them waited for the pacer.
 	AnalysisOverruns uint64
 }
 
@@ -446,7 +446,7 @@ func (s *Session) Stats() SessionStats {
 		Remote:        remote,
 		DigitsDropped: s.digitsDrops.Load(),
 
-		AnalysisOverruns: s.rxAudio.overruns.Load(),
+		AnalysisOverruns: s.ring.overruns.Load(),
 	}
 }
 
