@@ -12,25 +12,14 @@
 #
 # usage: [CALLS=2000] bench/heapdiff.sh HOTLINE_BIN [LOADGEN_BIN]
 set -euo pipefail
+. "$(dirname "$0")/loadgen.sh"
 hotline=${1:?usage: heapdiff.sh HOTLINE_BIN [LOADGEN_BIN]}
 loadgen=${2:-/tmp/loadgen}
 calls=${CALLS:-2000}
 wd=$(mktemp -d)
 printf 'limits:\n  max_media_lateness: 0s\n  max_cpu_busy: 0\nhttp:\n  pprof: true\n' > "$wd/extra.yaml"
-"$loadgen" -hotline "$hotline" -mode bridged -calls "$calls" -cps 100 -hold 50s \
-  -workdir "$wd/run" -extra-yaml "$wd/extra.yaml" -quiet > "$wd/report.txt" 2>&1 &
-lg=$!
-trap 'kill "$lg" 2>/dev/null || true' EXIT
-http=
-for _ in $(seq 300); do
-  cfg=$(ls "$wd"/run/*.yaml 2>/dev/null | head -1 || true)
-  if [ -n "$cfg" ]; then
-    http=$(grep -A3 '^http:' "$cfg" | grep listen | sed 's/.*listen: *//; s/"//g')
-    curl -sf "http://$http/metrics" > /dev/null && break
-  fi
-  sleep 0.1
-done
-[ -n "$http" ] || { echo "heapdiff: hotline's metrics never answered" >&2; exit 1; }
+start_loadgen "$wd" "$loadgen" -hotline "$hotline" -mode bridged -calls "$calls" -cps 100 -hold 50s \
+  -extra-yaml "$wd/extra.yaml"
 metric() { curl -s "http://$http/metrics" | awk -v m="$1" '$1 == m { print int($2) }'; }
 # loadgen registers calls/20+1 more agents than calls, then places calls.
 agents=$((calls + calls / 20 + 1))

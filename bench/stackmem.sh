@@ -8,6 +8,7 @@
 # (build them with: go build -o /tmp/hotline-main-bin ./cmd/hotline &&
 #  go build -o /tmp/loadgen ./bench/loadgen)
 set -euo pipefail
+. "$(dirname "$0")/loadgen.sh"
 hotline=${1:?usage: stackmem.sh HOTLINE_BIN [LOADGEN_BIN]}
 loadgen=${2:-/tmp/loadgen}
 wd=$(mktemp -d)
@@ -18,20 +19,8 @@ ivr) cps=200 settle=22 ;;     # a 5 s ramp, then settling
 bridged) cps=100 settle=30 ;; # agents register, a 10 s ramp, then settling
 *) echo "stackmem: MODE is ivr or bridged, not $mode" >&2; exit 2 ;;
 esac
-"$loadgen" -hotline "$hotline" -mode "$mode" -calls 1000 -cps "$cps" -hold 40s \
-  -workdir "$wd/run" -extra-yaml "$wd/extra.yaml" -quiet > "$wd/report.txt" 2>&1 &
-lg=$!
-trap 'kill "$lg" 2>/dev/null || true' EXIT
-http=
-for _ in $(seq 100); do
-  cfg=$(ls "$wd"/run/*.yaml 2>/dev/null | head -1 || true)
-  if [ -n "$cfg" ]; then
-    http=$(grep -A3 '^http:' "$cfg" | grep listen | sed 's/.*listen: *//; s/"//g')
-    curl -sf "http://$http/metrics" > /dev/null && break
-  fi
-  sleep 0.1
-done
-[ -n "$http" ] || { echo "stackmem: hotline's metrics never answered" >&2; exit 1; }
+start_loadgen "$wd" "$loadgen" -hotline "$hotline" -mode "$mode" -calls 1000 -cps "$cps" -hold 40s \
+  -extra-yaml "$wd/extra.yaml"
 metrics() {
   curl -s "http://$http/metrics" |
     grep -E '^go_(goroutines|memstats_(stack_inuse|heap_inuse|heap_alloc)_bytes)|^process_resident' | tr '\n' ' '
