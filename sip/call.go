@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -53,28 +52,37 @@ type InboundCall struct {
 	srv      *Server
 	phoneTag string
 	tx       sip.ServerTransaction
-	dlg      *sipgo.DialogServerSession
+	dlg      *dialog
 	// invite is the INVITE as parsed, which sipgo's transaction holds;
-	// Answer empties it (releaseInvite) and drops it.
+	// the final response empties it (emptyMessage) and drops it.
 	invite *sip.Request
+	// respondTo is what every response to the INVITE copies
+	// (dialogRequest), its To carrying our tag; dropped at the final
+	// response.
+	respondTo *sip.Request
+	acked     chan struct{} // closed by the ACK of our 2xx
+	// txGone is closed when the INVITE transaction is cancelled or ends
+	// before the answer; established (the 2xx is on its way) stops that.
+	txGone      chan struct{}
+	inviteSeq   uint32
+	established atomic.Bool
 
 	final       chan struct{} // closed once a final response went out
 	finalOnce   sync.Once
+	rejecting   atomic.Bool // a final error response is on its way
 	finalStatus int
 
 	done     chan struct{} // closed when the leg has ended
 	doneOnce sync.Once
+	answered bool // guarded by mu
 	endCause EndCause
 	onEnd    func() // OnEnd's function; guarded by mu
 
 	digits chan byte
 
-	rejecting atomic.Bool // a final error response is on its way
-
 	mu        sync.Mutex
 	localIP   netip.Addr
 	answer    Answer
-	answered  bool
 	onMedia   func(Offer)
 	reinvite  *pendingReInvite
 	sessionID uint64
@@ -85,8 +93,9 @@ type pendingReInvite struct {
 	acked chan struct{}
 }
 
-func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, dlg *sipgo.DialogServerSession, off Offer) *InboundCall {
+func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, off Offer) *InboundCall {
 	phoneTag, _ := req.From().Params.Get("tag")
+	tag := newTag()
 	c := &InboundCall{
 		ID:        callIDOf(req),
 		Caller:    req.From().Address.User,
@@ -94,7 +103,12 @@ func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, dlg *
 		Transport: strings.ToUpper(req.Transport()),
 		Offer:     off,
 		Arrived:   time.Now(),
-		srv:       s, phoneTag: phoneTag, tx: tx, dlg: dlg, invite: req,
+		srv:       s, phoneTag: phoneTag, tx: tx, invite: req,
+		dlg:       uasDialog(req, tag),
+		respondTo: dialogRequest(req, tag),
+		inviteSeq: req.CSeq().SeqNo,
+		acked:     make(chan struct{}),
+		txGone:    make(chan struct{}),
 		final:     make(chan struct{}),
 		done:      make(chan struct{}),
 		digits:    make(chan byte, 32),
@@ -209,8 +223,12 @@ func (c *InboundCall) Ring() error {
 		return ErrAlreadyFinal
 	default:
 	}
-	contact := c.contactHeader()
-	if err := offStack(func() error { return c.dlg.Respond(180, "Ringing", nil, contact) }); err != nil {
+	res, err := c.response(180, "Ringing", nil)
+	if err != nil {
+		return c.txError("180 Ringing", err)
+	}
+	res.AppendHeader(c.contactHeader())
+	if err := offStack(func() error { return c.tx.Respond(res) }); err != nil {
 		return c.txError("180 Ringing", err)
 	}
 	c.srv.stats.countResponse(180)
@@ -227,6 +245,54 @@ func offStack(f func() error) error {
 	done := make(chan error, 1)
 	go func() { done <- f() }()
 	return <-done
+}
+
+// response builds a response to the INVITE with our To tag. It fails
+// once the final response has gone out or the caller cancelled.
+func (c *InboundCall) response(code int, reason string, body []byte) (*sip.Response, error) {
+	c.mu.Lock()
+	to := c.respondTo
+	c.mu.Unlock()
+	select {
+	case <-c.txGone:
+		return nil, sip.ErrTransactionCanceled
+	default:
+	}
+	if to == nil {
+		return nil, ErrAlreadyFinal
+	}
+	if body != nil {
+		return sip.NewSDPResponseFromRequest(to, body), nil
+	}
+	return sip.NewResponseFromRequest(to, code, reason, nil), nil
+}
+
+// transactionGone ends the wait for an answer when the INVITE
+// transaction is cancelled or dies first (RFC 3261 section 9.2).
+func (c *InboundCall) transactionGone() {
+	if c.established.Load() {
+		return
+	}
+	c.mu.Lock()
+	select {
+	case <-c.txGone:
+	default:
+		close(c.txGone)
+	}
+	c.mu.Unlock()
+}
+
+// finished drops what only the INVITE's responses needed. Answered, it
+// also empties the INVITE that sipgo's transaction keeps for Timer L
+// (emptyMessage); a refused INVITE's transaction ends sooner.
+func (c *InboundCall) finished(answered bool) {
+	c.mu.Lock()
+	invite := c.invite
+	c.invite, c.respondTo = nil, nil
+	c.mu.Unlock()
+	if invite != nil && answered {
+		emptyMessage(invite)
+	}
 }
 
 func (c *InboundCall) contactHeader() *sip.ContactHeader {
@@ -254,32 +320,71 @@ func (c *InboundCall) Answer(ctx context.Context, mediaPort int) error {
 	body := c.answer.Marshal()
 	c.mu.Unlock()
 
-	res := sip.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
-	res.AppendHeader(c.contactHeader())
-	res.AppendHeader(allowHeader)
 	select {
 	case <-c.final:
 		return ErrAlreadyFinal
 	default:
 	}
-	err := offStack(func() error { return c.dlg.WriteResponse(res) })
-	if err != nil && !strings.Contains(err.Error(), "No ACK") {
+	res, err := c.response(200, "OK", body)
+	if err != nil {
+		return c.txError("200 OK", err)
+	}
+	res.AppendHeader(c.contactHeader())
+	res.AppendHeader(allowHeader)
+	c.established.Store(true)
+	err = offStack(func() error { return c.tx.Respond(res) })
+	if err != nil {
+		// Cancelled as the 2xx went out, or the transport failed: the
+		// wait for the answer is over either way.
+		c.established.Store(false)
+		c.transactionGone()
 		return c.txError("200 OK", err)
 	}
 	c.srv.stats.countResponse(200)
+	c.finished(true)
+	acked := offStack(func() error { return c.awaitAck(res) })
 	c.mu.Lock()
 	c.answered = true
-	invite := c.invite
-	c.invite = nil
 	c.mu.Unlock()
-	releaseInvite(invite)
 	c.markFinal(200)
-	if err != nil {
+	if acked != nil {
 		// RFC 3261 section 13.3.1.4: no ACK within 64*T1 — the session
 		// should be ended with BYE; the flow does that on this error.
 		return fmt.Errorf("sip: 200 OK: no ACK from the caller: %w", ErrCallEnded)
 	}
 	return nil
+}
+
+// errNoAck is a 2xx that no ACK followed within 64*T1.
+var errNoAck = errors.New("no ACK")
+
+// awaitAck retransmits our 2xx until the caller's ACK (RFC 3261 section
+// 13.3.1.4: from T1, doubling up to T2, for 64*T1; RFC 6026 leaves this
+// to the transaction user). Then it empties the 2xx, which the INVITE
+// transaction keeps for Timer L (emptyMessage).
+func (c *InboundCall) awaitAck(res *sip.Response) error {
+	defer emptyMessage(res)
+	interval := sip.T1
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	deadline := time.NewTimer(64 * sip.T1)
+	defer deadline.Stop()
+	for {
+		select {
+		case <-c.acked:
+			return nil
+		case <-c.done:
+			return nil
+		case <-deadline.C:
+			return errNoAck
+		case <-t.C:
+			if err := c.tx.Respond(res); err != nil {
+				return err
+			}
+			interval = min(2*interval, sip.T2)
+			t.Reset(interval)
+		}
+	}
 }
 
 // Reject sends a final error response to the INVITE.
@@ -290,7 +395,11 @@ func (c *InboundCall) Reject(code int, reason string) error {
 	default:
 	}
 	c.rejecting.Store(true)
-	err := c.dlg.Respond(code, reason, nil)
+	res, err := c.response(code, reason, nil)
+	if err == nil {
+		err = c.tx.Respond(res)
+	}
+	c.finished(false)
 	c.markFinal(code)
 	if err != nil {
 		return c.txError(fmt.Sprintf("%d %s", code, reason), err)
@@ -315,7 +424,7 @@ func (c *InboundCall) Hangup(ctx context.Context) error {
 		return nil
 	default:
 	}
-	err := c.dlg.Bye(ctx)
+	err := c.dlg.bye(ctx, c.srv.client, c.contactHeader())
 	c.end(EndLocal)
 	if err != nil {
 		return fmt.Errorf("sip: BYE: %w", err)
@@ -326,23 +435,17 @@ func (c *InboundCall) Hangup(ctx context.Context) error {
 // Release forgets the call once its flow is over.
 func (c *InboundCall) Release() {
 	c.srv.forget(c)
-	c.dlg.Close()
 }
 
 // matches checks that an in-dialog request carries our To tag (the dialog
 // ID of RFC 3261 section 12), not only our Call-ID.
 func (c *InboundCall) matches(req *sip.Request) bool {
-	ourTag, _ := c.dlg.InviteRequest.To().Params.Get("tag")
 	tag, _ := req.To().Params.Get("tag")
-	return tag != "" && tag == ourTag
+	return tag != "" && tag == c.dlg.localTag()
 }
 
 func (c *InboundCall) handleBye(req *sip.Request, tx sip.ServerTransaction) {
-	if err := c.dlg.ReadBye(req, tx); err != nil {
-		c.srv.respond(tx, req, 400, "Bad Request", warning(err.Error()))
-		return
-	}
-	c.srv.stats.countResponse(200)
+	c.srv.respond(tx, req, 200, "OK")
 	c.srv.log.Info("caller hung up", "call_id", c.ID)
 	c.end(EndBye)
 }
@@ -356,8 +459,14 @@ func (c *InboundCall) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 		c.mu.Unlock()
 		return
 	}
+	if req.CSeq().SeqNo == c.inviteSeq {
+		select {
+		case <-c.acked:
+		default:
+			close(c.acked)
+		}
+	}
 	c.mu.Unlock()
-	_ = c.dlg.ReadAck(req, tx)
 }
 
 // handleReInvite answers a session refresh or media change without
@@ -376,7 +485,7 @@ func (c *InboundCall) handleReInvite(req *sip.Request, tx sip.ServerTransaction)
 		c.srv.respond(tx, req, 500, "Server Internal Error", sip.NewHeader("Retry-After", "1"))
 		return
 	}
-	if err := c.dlg.ReadRequest(req, tx); err != nil {
+	if err := c.dlg.acceptRemote(req); err != nil {
 		c.srv.respond(tx, req, 500, "Server Internal Error", warning("CSeq out of order"))
 		return
 	}

@@ -1,6 +1,8 @@
 // Package sip is hotline's SIP front: the sipgo user agent and its UDP and
-// TCP transports, inbound call legs (RFC 3261 UAS), in-dialog requests
-// (ACK, BYE, re-INVITE, UPDATE, INFO), SDP offer/answer for G.711 with
+// TCP transports, inbound call legs (RFC 3261 UAS) and the legs hotline
+// places to agents (UAC), their dialogs (kept as a few header values, not
+// as sipgo's dialog sessions), in-dialog requests (ACK, BYE, re-INVITE,
+// UPDATE, INFO, REFER, NOTIFY), SDP offer/answer for G.711 with
 // RFC 4733 telephone-event, and the guard that answers malformed requests
 // with 400 and drops unparsable datagrams.
 //

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/google/uuid"
 )
@@ -46,8 +45,14 @@ type OutboundCall struct {
 	Answer Offer
 
 	srv *Server
-	dlg *sipgo.DialogClientSession
+	tx  sip.ClientTransaction
 	req DialRequest
+	// invite is our INVITE, kept until the final response (a CANCEL is
+	// built from it), then emptied (emptyMessage): the transaction keeps
+	// it for Timer M.
+	invite *sip.Request
+	// dlg is the dialog, set once the phone has answered; guarded by mu.
+	dlg *dialog
 
 	done     chan struct{}
 	doneOnce sync.Once
@@ -105,12 +110,12 @@ func (s *Server) Dial(ctx context.Context, d DialRequest) (*OutboundCall, error)
 	s.mu.Lock()
 	s.outbound[o.ID] = o
 	s.mu.Unlock()
-	dlg, err := s.dua.WriteInvite(ctx, req)
+	tx, err := s.client.TransactionRequest(ctx, req)
 	if err != nil {
 		s.forgetOutbound(o)
 		return nil, fmt.Errorf("sip: INVITE to agent %s: %w", d.User, err)
 	}
-	o.dlg = dlg
+	o.tx, o.invite = tx, req
 	return o, nil
 }
 
@@ -128,44 +133,176 @@ func offerBody(a Answer) []byte {
 // section 9.1) and returns the cause. onProgress sees each provisional
 // status (180, 183).
 func (o *OutboundCall) WaitAnswer(ctx context.Context, onProgress func(status int)) error {
-	err := o.dlg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
-		if res.IsProvisional() && onProgress != nil {
-			onProgress(res.StatusCode)
-		}
-		return nil
-	}})
-	if err != nil {
-		var de *sipgo.ErrDialogResponse
-		if errors.As(err, &de) {
+	provisional := false
+	var ok *sip.Response
+	for ok == nil {
+		select {
+		case r := <-o.tx.Responses():
+			switch {
+			case r.IsProvisional():
+				provisional = true
+				if onProgress != nil {
+					onProgress(r.StatusCode)
+				}
+			case r.IsSuccess():
+				ok = r
+			default:
+				o.end(EndLocal)
+				o.dropInvite()
+				return &DialError{Status: r.StatusCode}
+			}
+		case <-ctx.Done():
+			o.cancel(provisional)
 			o.end(EndLocal)
-			return &DialError{Status: de.Res.StatusCode}
-		}
-		o.end(EndLocal)
-		if ctx.Err() != nil {
 			return context.Cause(ctx)
+		case <-o.tx.Done():
+			o.end(EndLocal)
+			o.dropInvite()
+			return fmt.Errorf("sip: waiting for agent %s: %w", o.req.User, errors.Join(errors.New("transaction ended"), o.tx.Err()))
 		}
-		return fmt.Errorf("sip: waiting for agent %s: %w", o.req.User, err)
 	}
-	ans, err := ParseOffer(o.dlg.InviteResponse.Body())
-	ans.Source = parseSource(o.dlg.InviteResponse.Source()).Addr()
+	ans, err := ParseOffer(ok.Body())
+	ans.Source = parseSource(ok.Source()).Addr()
+	if ackErr := o.confirm(ok); ackErr != nil && err == nil {
+		o.end(EndLocal)
+		return fmt.Errorf("sip: ACK to agent %s: %w", o.req.User, ackErr)
+	}
 	if err != nil {
 		// RFC 3261 section 13.2.2.4: ACK the 2xx, then end the session.
-		_ = o.dlg.Ack(context.Background())
 		byeCtx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-		_ = o.dlg.Bye(byeCtx)
+		_ = o.dlg.bye(byeCtx, o.srv.client, o.contact())
 		cancel()
 		o.end(EndLocal)
 		return fmt.Errorf("sip: agent %s answered with an unusable SDP: %w", o.req.User, err)
-	}
-	if err := o.dlg.Ack(ctx); err != nil {
-		o.end(EndLocal)
-		return fmt.Errorf("sip: ACK to agent %s: %w", o.req.User, err)
 	}
 	o.mu.Lock()
 	o.Answer = ans
 	o.answered = true
 	o.mu.Unlock()
 	return nil
+}
+
+// confirm sets up the dialog from the phone's 2xx and ACKs it, and again
+// each time the 2xx is retransmitted (RFC 3261 section 13.2.2.4: the
+// ACK is the UAC core's to repeat, not the transaction's). Then the INVITE
+// and the 2xx are emptied: the transaction keeps both for Timer M.
+func (o *OutboundCall) confirm(ok *sip.Response) error {
+	d := uacDialog(o.invite, ok)
+	seq := o.invite.CSeq().SeqNo
+	o.mu.Lock()
+	o.dlg = d
+	o.mu.Unlock()
+	contact, client := o.contact(), o.srv.client
+	ack := func() error {
+		req, err := d.request(sip.ACK, seq, contact)
+		if err != nil {
+			return err
+		}
+		return client.WriteRequest(req, viaOnly)
+	}
+	err := ack()
+	o.tx.OnRetransmission(func(r *sip.Response) {
+		if r.IsSuccess() {
+			_ = ack()
+		}
+	})
+	o.dropInvite()
+	emptyMessage(ok)
+	return err
+}
+
+// dropInvite empties our INVITE once a final response has come.
+func (o *OutboundCall) dropInvite() {
+	if o.invite != nil {
+		emptyMessage(o.invite)
+		o.invite = nil
+	}
+}
+
+// cancel withdraws the INVITE (RFC 3261 section 9.1). A CANCEL may only
+// follow a provisional response, so without one it waits for the first
+// response; a 2xx that comes all the same is ACKed and ended with BYE.
+// It waits for the INVITE's final response (487) for at most 64*T1.
+func (o *OutboundCall) cancel(provisional bool) {
+	wait := time.NewTimer(64 * sip.T1)
+	defer wait.Stop()
+	defer o.tx.Terminate()
+	final := func(r *sip.Response) {
+		if r.IsSuccess() {
+			if o.confirm(r) == nil {
+				byeCtx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+				_ = o.dlg.bye(byeCtx, o.srv.client, o.contact())
+				cancel()
+			}
+			return
+		}
+		o.dropInvite()
+	}
+	for !provisional {
+		select {
+		case r := <-o.tx.Responses():
+			if !r.IsProvisional() {
+				final(r)
+				return
+			}
+			provisional = true
+		case <-o.tx.Done():
+			o.dropInvite()
+			return
+		case <-wait.C:
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 64*sip.T1)
+	_, err := transact(ctx, o.srv.client, cancelFor(o.invite))
+	cancel()
+	if err != nil {
+		o.srv.log.Warn("CANCEL to agent failed", "call_id", o.ID, "error", err)
+	}
+	for {
+		select {
+		case r := <-o.tx.Responses():
+			if !r.IsProvisional() {
+				final(r)
+				return
+			}
+		case <-o.tx.Done():
+			o.dropInvite()
+			return
+		case <-wait.C:
+			return
+		}
+	}
+}
+
+// cancelFor is the CANCEL of an INVITE (RFC 3261 section 9.1): the same
+// Request-URI, top Via, From, To, Call-ID, CSeq number and Route.
+func cancelFor(invite *sip.Request) *sip.Request {
+	c := sip.NewRequest(sip.CANCEL, invite.Recipient)
+	c.AppendHeader(sip.HeaderClone(invite.Via()))
+	maxForwards := sip.MaxForwardsHeader(70)
+	c.AppendHeader(&maxForwards)
+	c.AppendHeader(sip.HeaderClone(invite.From()))
+	c.AppendHeader(sip.HeaderClone(invite.To()))
+	c.AppendHeader(sip.HeaderClone(invite.CallID()))
+	c.AppendHeader(&sip.CSeqHeader{SeqNo: invite.CSeq().SeqNo, MethodName: sip.CANCEL})
+	sip.CopyHeaders("Route", invite, c)
+	c.SetTransport(invite.Transport())
+	c.SetDestination(invite.Destination())
+	c.Laddr = invite.Laddr
+	return c
+}
+
+// contact is hotline's Contact on this leg, shared read-only.
+func (o *OutboundCall) contact() *sip.ContactHeader {
+	return o.srv.sharedContact(o.req.LocalIP, o.req.Transport)
+}
+
+// dialog is the leg's dialog, nil until the phone answered.
+func (o *OutboundCall) dialog() *dialog {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.dlg
 }
 
 // Negotiated is the phone's SDP answer (valid once WaitAnswer succeeded).
@@ -213,7 +350,7 @@ func (o *OutboundCall) Hangup(ctx context.Context) error {
 		o.end(EndLocal)
 		return ErrNotAnswered
 	}
-	err := o.dlg.Bye(ctx)
+	err := o.dialog().bye(ctx, o.srv.client, o.contact())
 	o.end(EndLocal)
 	if err != nil {
 		return fmt.Errorf("sip: BYE to agent %s: %w", o.req.User, err)
@@ -224,9 +361,6 @@ func (o *OutboundCall) Hangup(ctx context.Context) error {
 // Release forgets the leg.
 func (o *OutboundCall) Release() {
 	o.srv.forgetOutbound(o)
-	if o.dlg != nil {
-		o.dlg.Close()
-	}
 }
 
 func (o *OutboundCall) end(cause EndCause) {
@@ -237,11 +371,7 @@ func (o *OutboundCall) end(cause EndCause) {
 }
 
 func (o *OutboundCall) handleBye(req *sip.Request, tx sip.ServerTransaction) {
-	if err := o.dlg.ReadBye(req, tx); err != nil {
-		o.srv.respond(tx, req, 400, "Bad Request", warning(err.Error()))
-		return
-	}
-	o.srv.stats.countResponse(200)
+	o.srv.respond(tx, req, 200, "OK")
 	o.srv.log.Info("agent hung up", "call_id", o.ID)
 	o.end(EndBye)
 }
@@ -249,7 +379,13 @@ func (o *OutboundCall) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 // handleReInvite answers the agent phone's re-offer (session refresh,
 // later hold) with hotline's side of it.
 func (o *OutboundCall) handleReInvite(req *sip.Request, tx sip.ServerTransaction) {
-	if err := o.dlg.ReadRequest(req, tx); err != nil {
+	d := o.dialog()
+	if d == nil {
+		// RFC 3261 section 14.2: a re-INVITE before the answer.
+		o.srv.respond(tx, req, 491, "Request Pending")
+		return
+	}
+	if err := d.acceptRemote(req); err != nil {
 		o.srv.respond(tx, req, 500, "Server Internal Error", warning("CSeq out of order"))
 		return
 	}

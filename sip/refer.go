@@ -34,11 +34,14 @@ func (r *Refer) User() string { return r.Target.User }
 // end (final=true terminates the implicit subscription).
 func (r *Refer) Notify(ctx context.Context, status int, reason string, final bool) error {
 	o := r.leg
-	contact := o.dlg.InviteResponse.Contact()
-	if contact == nil {
-		return fmt.Errorf("sip: NOTIFY: the agent's phone sent no Contact")
+	d := o.dialog()
+	if d == nil {
+		return fmt.Errorf("sip: NOTIFY to agent %s: %w", o.req.User, ErrNotAnswered)
 	}
-	req := sip.NewRequest(sip.NOTIFY, contact.Address)
+	req, err := d.request(sip.NOTIFY, 0, o.contact())
+	if err != nil {
+		return fmt.Errorf("sip: NOTIFY to agent %s: %w", o.req.User, err)
+	}
 	req.AppendHeader(sip.NewHeader("Event", "refer"))
 	state := "active;expires=60"
 	if final {
@@ -47,7 +50,7 @@ func (r *Refer) Notify(ctx context.Context, status int, reason string, final boo
 	req.AppendHeader(sip.NewHeader("Subscription-State", state))
 	req.AppendHeader(sip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
 	req.SetBody([]byte("SIP/2.0 " + strconv.Itoa(status) + " " + reason + "\r\n"))
-	res, err := o.dlg.Do(ctx, req)
+	res, err := transact(ctx, o.srv.client, req)
 	if err != nil {
 		return fmt.Errorf("sip: NOTIFY to agent %s: %w", o.req.User, err)
 	}

@@ -56,7 +56,6 @@ type Server struct {
 	ua     *sipgo.UserAgent
 	srv    *sipgo.Server
 	client *sipgo.Client
-	dua    *sipgo.DialogUA
 	parser *sip.Parser
 
 	mu       sync.Mutex
@@ -72,9 +71,9 @@ type Server struct {
 	tcpAddr  net.Addr
 
 	// contacts holds one Contact header per local address and transport
-	// (localContact → *sip.ContactHeader), shared read-only by every call's
-	// 180 and 200 as sipgo shares DialogUA.ContactHDR: the 200 OK is kept
-	// for the whole call, and thousands of calls are up at once.
+	// (localContact → *sip.ContactHeader), shared read-only by every
+	// call's responses and in-dialog requests: thousands of calls are up
+	// at once, and a 200 OK stays in its transaction for Timer L.
 	contacts sync.Map
 }
 
@@ -152,7 +151,6 @@ func NewServer(cfg Config) (*Server, error) {
 		outbound: make(map[string]*OutboundCall),
 		port:     port,
 	}
-	s.dua = &sipgo.DialogUA{Client: client, ContactHDR: s.contact(cfg.Advertise, "udp")}
 
 	srv.OnInvite(s.onInvite)
 	srv.OnAck(s.onAck)
@@ -211,7 +209,6 @@ func (s *Server) Listen() (net.PacketConn, net.Listener, error) {
 	s.listenMu.Unlock()
 	if s.port == 0 {
 		s.port = pc.LocalAddr().(*net.UDPAddr).Port
-		s.dua.ContactHDR = s.contact(s.cfg.Advertise, "udp")
 	}
 	return pc, ln, nil
 }
@@ -379,14 +376,15 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 482, "Loop Detected")
 		return
 	}
-	dlg, err := s.dua.ReadInvite(dialogRequest(req), tx)
-	if err != nil {
-		s.mu.Unlock()
-		s.rejectMalformed(req, tx, err)
-		return
-	}
-	call := newInboundCall(s, req, tx, dlg, offer)
+	call := newInboundCall(s, req, tx, offer)
 	call.Agent = agent
+	// RFC 3261 section 9.2: a CANCEL ends the wait for the answer; so
+	// does a transaction that dies first (a transport failure).
+	if !tx.OnCancel(func(*sip.Request) { call.transactionGone() }) ||
+		!tx.OnTerminate(func(string, error) { call.transactionGone() }) {
+		s.mu.Unlock()
+		return // the transaction ended before it reached us
+	}
 	s.calls[callID] = call
 	s.mu.Unlock()
 
@@ -394,7 +392,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	defer s.wg.Done()
 	// RFC 3261 section 17.2.1: 100 Trying at once stops the caller's INVITE
 	// retransmissions.
-	if err := dlg.Respond(100, "Trying", nil); err == nil {
+	if res, err := call.response(100, "Trying", nil); err == nil && tx.Respond(res) == nil {
 		s.stats.countResponse(100)
 	}
 	s.log.Info("call arrived", "call_id", callID, "transport", req.Transport(), "codec", offer.PayloadType)
@@ -405,7 +403,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// cancelled.
 	select {
 	case <-call.final:
-	case <-dlg.Context().Done():
+	case <-call.txGone:
 		// The dialog also ends when our own error response completes;
 		// only otherwise did the caller cancel (or the transport fail).
 		if !call.rejecting.Load() {
@@ -415,23 +413,22 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// dialogRequest is the part of an INVITE that its dialog needs for the
-// rest of the call: what every response copies (Via, From, To, Call-ID,
-// CSeq, Record-Route; Timestamp for 100 Trying, RFC 3261 section 8.2.6.1)
-// and what in-dialog requests are built from (Contact, the route set of
-// Record-Route, transport and source). sipgo's dialog keeps its own copy of
-// the INVITE it is given for as long as the call lasts; given this one
-// rather than the whole message, it leaves out the SDP body and the
-// headers that only describe the calling phone (Allow, Supported,
-// User-Agent, ...). The header values are shared, not copied: the dialog
-// clones what it is given.
-func dialogRequest(req *sip.Request) *sip.Request {
+// dialogRequest is what every response to an INVITE copies (Via, From,
+// To, Call-ID, CSeq, Record-Route; Timestamp for 100 Trying, RFC 3261
+// section 8.2.6.1), with tag on To (section 8.2.6.2: the same tag on
+// every response but 100). The other header values are shared with the
+// parsed INVITE, not copied; responses clone what they take.
+func dialogRequest(req *sip.Request, tag string) *sip.Request {
 	d := sip.NewRequest(req.Method, req.Recipient)
 	d.SipVersion = req.SipVersion
 	for _, h := range req.Headers() {
 		switch sip.HeaderToLower(h.Name()) { // no allocation for the usual names
-		case "via", "from", "to", "call-id", "cseq", "contact", "record-route", "timestamp":
+		case "via", "from", "call-id", "cseq", "record-route", "timestamp":
 			d.AppendHeader(h)
+		case "to":
+			to := sip.HeaderClone(h).(*sip.ToHeader)
+			to.Params.Add("tag", tag)
+			d.AppendHeader(to)
 		}
 	}
 	d.SetTransport(req.Transport())
@@ -439,29 +436,6 @@ func dialogRequest(req *sip.Request) *sip.Request {
 	d.SetDestination(req.Destination())
 	d.Laddr = req.Laddr
 	return d
-}
-
-// releaseInvite empties an answered INVITE that sipgo's server transaction
-// still holds. RFC 6026 section 7.1 keeps the transaction of an INVITE
-// answered with a 2xx in "Accepted" for Timer L (64*T1, 32 s) to absorb
-// the INVITE's retransmissions. In that state the transaction matches them
-// by its key and the request's method and reads nothing else of the INVITE;
-// 487 to a CANCEL, the only response it builds from the INVITE, is over
-// with the 2xx. The dialog has its own copy of what it needs
-// (dialogRequest). So the SDP body, the Request-URI and the parsed headers
-// (about 2 KiB) need not wait 32 s per call: at 400 calls a second that is
-// 12,800 INVITEs. The method stays, and nothing is replaced, only removed.
-func releaseInvite(req *sip.Request) {
-	if req == nil {
-		return
-	}
-	req.SetBody(nil)
-	// Removing the first header each time leaves in the slice's spare
-	// capacity only copies of the last header's pointer.
-	for hs := req.Headers(); len(hs) > 0; hs = req.Headers() {
-		req.RemoveHeader(hs[0].Name())
-	}
-	req.Recipient = sip.Uri{}
 }
 
 func (s *Server) rejectOffer(req *sip.Request, tx sip.ServerTransaction, err error) {
