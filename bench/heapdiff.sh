@@ -10,7 +10,9 @@
 # HOTLINE_BIN), at some cost in CPU and memory, so read the split, not the
 # total, from such a run.
 #
-# usage: [CALLS=2000] bench/heapdiff.sh HOTLINE_BIN [LOADGEN_BIN]
+# KEEP=1 keeps the two profiles (base.pb.gz, heap.pb.gz) and prints where.
+#
+# usage: [CALLS=2000] [KEEP=1] bench/heapdiff.sh HOTLINE_BIN [LOADGEN_BIN]
 set -euo pipefail
 . "$(dirname "$0")/loadgen.sh"
 hotline=${1:?usage: heapdiff.sh HOTLINE_BIN [LOADGEN_BIN]}
@@ -59,4 +61,4 @@ print("%7.2f KiB  in all, per call" % (sum(by.values()) / calls / 1024))
 wait "$lg"
 trap - EXIT
 grep -E 'RSS|^calls' "$wd/report.txt"
-rm -rf "$wd"
+if [ -n "${KEEP:-}" ]; then echo "profiles kept in $wd"; else rm -rf "$wd"; fi
