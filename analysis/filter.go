@@ -46,6 +46,38 @@ const (
 	bpGain = hpB0 * lpB0
 )
 
+// The decimated samples feed only the voicing check, a normalised
+// autocorrelation that does not depend on their scale, and two windows of
+// them are most of a LegAnalyser's memory (a hotline holds thousands of
+// legs). They are therefore kept as int16, at half the scale of the input
+// samples.
+//
+// That cannot overflow. The band-pass followed by the averaging of pairs
+// is a linear filter, so no output exceeds the largest input times the
+// absolute sum of the filter's impulse response, which is 1.7508 (more
+// than the passband gain of 1, as the sections ring). Input of int16
+// samples, |x| ≤ 32768, thus gives at most 57,371, and half of that,
+// 28,686, is 12 % below the int16 limit whatever the input: a full-scale
+// square wave or the worst sequence there is, one that matches the sign
+// of every tap (TestDecimatedSamplesCannotOverflow builds it). decSample
+// clamps all the same, so that if the bound were ever broken (a change of
+// band, say) a peak would be clipped rather than wrapped round into a
+// sample of the opposite sign.
+//
+// The resolution is ample. Rounding to steps of 2 input units errs by at
+// most 1, where G.711 itself errs by up to 4 in its quietest segment
+// (µ-law's finest step is 8 input units; A-law's is 16) and by tens to
+// hundreds at speech levels. And the voicing check's products and sums
+// become exact (voicing.go).
+const decScale = 0.5
+
+// decSample rounds a scaled decimated sample to int16, clamped to
+// ±32767 (see decScale for why the clamp never acts).
+func decSample(y float64) int16 {
+	r := int32(math.RoundToEven(y))
+	return int16(min(max(r, -math.MaxInt16), math.MaxInt16))
+}
+
 // bandState is the history of the band-pass: the last four input samples
 // for the integer numerator and the last two outputs of each all-pole
 // section (u after the high-pass poles, v after the low-pass poles; v is
@@ -74,21 +106,21 @@ func (f *bandState) flush() {
 // bandPassFrame filters one full frame: it returns the summed squared
 // all-pole output of the first and of the second half (multiply by
 // bpGain² for the band power) and writes the output, decimated 2:1 by
-// averaging pairs, into dec. It is the fixed-size case of
-// bandPassSamples: the same operations on every sample, unrolled by two
-// samples over constant bounds so that neither a per-sample branch nor a
-// bounds check remains.
-func (f *bandState) bandPassFrame(pcm *[FrameSamples]int16, dec *[decFrame]float32) (q0, q1 float64) {
+// averaging pairs and scaled by decScale, into dec. It is the fixed-size
+// case of bandPassSamples: the same operations on every sample, unrolled
+// by two samples over constant bounds so that neither a per-sample branch
+// nor a bounds check remains.
+func (f *bandState) bandPassFrame(pcm *[FrameSamples]int16, dec *[decFrame]int16) (q0, q1 float64) {
 	const h = FrameSamples / 2
-	q0 = f.bandPassHalf((*[h]int16)(pcm[:h]), (*[h / 2]float32)(dec[:h/2]))
-	q1 = f.bandPassHalf((*[h]int16)(pcm[h:]), (*[h / 2]float32)(dec[h/2:]))
+	q0 = f.bandPassHalf((*[h]int16)(pcm[:h]), (*[h / 2]int16)(dec[:h/2]))
+	q1 = f.bandPassHalf((*[h]int16)(pcm[h:]), (*[h / 2]int16)(dec[h/2:]))
 	f.flush()
 	return q0, q1
 }
 
 // bandPassHalf filters half a frame and returns its summed squared
 // all-pole output.
-func (f *bandState) bandPassHalf(pcm *[FrameSamples / 2]int16, dec *[FrameSamples / 4]float32) (q float64) {
+func (f *bandState) bandPassHalf(pcm *[FrameSamples / 2]int16, dec *[FrameSamples / 4]int16) (q float64) {
 	// The state lives in locals so the loop runs in registers.
 	x1, x2, x3, x4 := f.x1, f.x2, f.x3, f.x4
 	u1, u2, v1, v2 := f.u1, f.u2, f.v1, f.v2
@@ -104,7 +136,7 @@ func (f *bandState) bandPassHalf(pcm *[FrameSamples / 2]int16, dec *[FrameSample
 		u2, u1 = ua, ub
 		v2, v1 = va, vb
 		q += va*va + vb*vb
-		dec[i>>1] = float32((0.5 * bpGain) * (va + vb))
+		dec[i>>1] = decSample((0.5 * bpGain * decScale) * (va + vb))
 	}
 	f.x1, f.x2, f.x3, f.x4 = x1, x2, x3, x4
 	f.u1, f.u2, f.v1, f.v2 = u1, u2, v1, v2
@@ -114,7 +146,7 @@ func (f *bandState) bandPassHalf(pcm *[FrameSamples / 2]int16, dec *[FrameSample
 // bandPassSamples is bandPassFrame for a frame of any length: the sums
 // are over pcm[:half] and pcm[half:], and dec receives len(pcm)/2
 // decimated samples.
-func (f *bandState) bandPassSamples(pcm []int16, half int, dec []float32) (q0, q1 float64) {
+func (f *bandState) bandPassSamples(pcm []int16, half int, dec []int16) (q0, q1 float64) {
 	x1, x2, x3, x4 := f.x1, f.x2, f.x3, f.x4
 	u1, u2, v1, v2 := f.u1, f.u2, f.v1, f.v2
 	dec = dec[:len(pcm)/2]
@@ -134,7 +166,7 @@ func (f *bandState) bandPassSamples(pcm []int16, half int, dec []float32) (q0, q
 		if i&1 == 0 {
 			prev = v
 		} else if i>>1 < len(dec) {
-			dec[i>>1] = float32((0.5 * bpGain) * (prev + v))
+			dec[i>>1] = decSample((0.5 * bpGain * decScale) * (prev + v))
 		}
 	}
 	f.x1, f.x2, f.x3, f.x4 = x1, x2, x3, x4

@@ -101,15 +101,15 @@ func TestBandPassMatchesTheBiquadCascade(t *testing.T) {
 		for _, n := range []int{FrameSamples, 159, 80, 1} {
 			var bp bandState
 			hp, lp := refHighPass(bandLow), refLowPass(bandHigh)
-			dec := make([]float32, decFrame)
+			dec := make([]int16, decFrame)
 			var worst, peak float64 // largest difference, largest output
-			var worstDec, peakDec float64
+			var worstDec float64
 			for i := 0; i+n <= len(sig.pcm); i += n {
 				pcm := sig.pcm[i : i+n]
 				half := (n + 1) / 2
 				var q0, q1 float64
 				if n == FrameSamples {
-					q0, q1 = bp.bandPassFrame((*[FrameSamples]int16)(pcm), (*[decFrame]float32)(dec))
+					q0, q1 = bp.bandPassFrame((*[FrameSamples]int16)(pcm), (*[decFrame]int16)(dec))
 				} else {
 					q0, q1 = bp.bandPassSamples(pcm, half, dec)
 				}
@@ -122,21 +122,99 @@ func TestBandPassMatchesTheBiquadCascade(t *testing.T) {
 					peak = max(peak, math.Abs(ref[k]))
 				}
 				for k, v := range want {
-					worstDec = max(worstDec, math.Abs(float64(dec[k])-v))
-					peakDec = max(peakDec, math.Abs(v))
+					worstDec = max(worstDec, math.Abs(float64(dec[k])-decScale*v))
 				}
 			}
 			// Rounding differences, relative to the signal's largest
-			// output; the decimated samples are stored as float32.
+			// output.
 			worst /= peak
 			if worst > 1e-12 {
 				t.Errorf("%s in frames of %d: relative difference %g from the biquad cascade", sig.name, n, worst)
 			}
-			if peakDec > 0 {
-				if worstDec /= peakDec; worstDec > 1e-7 {
-					t.Errorf("%s in frames of %d: decimated samples differ by %g from the biquad cascade's", sig.name, n, worstDec)
-				}
+			// The decimated samples are the cascade's, scaled and rounded
+			// to the nearest integer.
+			if worstDec > 0.5+1e-6 {
+				t.Errorf("%s in frames of %d: decimated samples differ by %g from the biquad cascade's scaled by %v", sig.name, n, worstDec, decScale)
 			}
+		}
+	}
+}
+
+// The voicing windows are int16 (decScale), so the band-pass must not be
+// able to push a decimated sample past the int16 range, or a loud peak
+// would wrap round and corrupt the voicing of the loudest syllables.
+func TestDecimatedSamplesCannotOverflow(t *testing.T) {
+	// The decimated output is a linear filter of the input: the
+	// band-pass's impulse response averaged over pairs. Its absolute sum
+	// bounds the output for any input within ±32768.
+	const taps = 3 * FrameSamples // the response has decayed below 1e-30 by then
+	hp, lp := refHighPass(bandLow), refLowPass(bandHigh)
+	var g [taps]float64
+	prev := 0.0
+	for k := range g {
+		x := 0.0
+		if k == 0 {
+			x = 1
+		}
+		h := lp.step(hp.step(x))
+		g[k] = 0.5 * (h + prev)
+		prev = h
+	}
+	var l1 float64
+	for _, v := range g {
+		l1 += math.Abs(v)
+	}
+	bound := decScale * 32768 * l1
+	if bound >= math.MaxInt16 {
+		t.Fatalf("decimated samples reach %.0f at full scale, over the int16 limit", bound)
+	}
+	t.Logf("absolute sum of the response %.4f: decimated samples within ±%.0f (%.1f %% of the int16 range)", l1, bound, 100*bound/math.MaxInt16)
+
+	// The worst input: full scale with the sign of every tap, aimed at
+	// the last decimated sample of the third frame. It must reach the
+	// bound, unclipped.
+	worst := make([]int16, taps)
+	for k, v := range g {
+		worst[taps-1-k] = 32767
+		if v < 0 {
+			worst[taps-1-k] = -32768
+		}
+	}
+	square := func(f float64) []int16 {
+		out := make([]int16, seconds(0.5))
+		for i := range out {
+			out[i] = 32767
+			if math.Sin(2*math.Pi*f*(float64(i)+0.5)/SampleRate) < 0 {
+				out[i] = -32768
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		pcm  []int16
+	}{
+		{"the sign of every tap", worst},
+		{"square wave 200 Hz", square(200)},
+		{"square wave 700 Hz", square(700)},
+		{"square wave 2 kHz", square(2000)},
+		{"white noise at full scale", whiteNoise(seconds(1), 0, 7)},
+	} {
+		var bp bandState
+		var dec [decFrame]int16
+		largest, last := 0, 0
+		for i := 0; i+FrameSamples <= len(c.pcm); i += FrameSamples {
+			bp.bandPassFrame((*[FrameSamples]int16)(c.pcm[i:i+FrameSamples]), &dec)
+			for _, v := range dec {
+				largest = max(largest, int(v), -int(v))
+			}
+			last = int(dec[decFrame-1])
+		}
+		if float64(largest) > bound+0.5 || largest >= math.MaxInt16 {
+			t.Errorf("%s: decimated sample of %d, over the bound %.0f", c.name, largest, bound)
+		}
+		if c.name == "the sign of every tap" && math.Abs(float64(last)-bound) > 1 {
+			t.Errorf("the worst input reached %d, not the bound %.0f", last, bound)
 		}
 	}
 }
@@ -146,7 +224,7 @@ func TestBandPassComesToRestAfterSilence(t *testing.T) {
 	// rest, which lets Frame skip it on the quiet side of a call.
 	var bp bandState
 	pcm := concat(syllables(seconds(1), 180, -6), silence(seconds(1)))
-	var dec [decFrame]float32
+	var dec [decFrame]int16
 	for i := 0; i+FrameSamples <= len(pcm); i += FrameSamples {
 		bp.bandPassFrame((*[FrameSamples]int16)(pcm[i:i+FrameSamples]), &dec)
 	}
@@ -161,7 +239,7 @@ func BenchmarkBandPassFrame(b *testing.B) {
 	pcm := syllables(seconds(10), 180, -6)
 	frames := len(pcm) / FrameSamples
 	var bp bandState
-	var dec [decFrame]float32
+	var dec [decFrame]int16
 	for i := 0; b.Loop(); i++ {
 		k := i % frames
 		bp.bandPassFrame((*[FrameSamples]int16)(pcm[k*FrameSamples:]), &dec)

@@ -62,11 +62,11 @@ type LegAnalyser struct {
 	bp bandState
 
 	// Decimated band-passed samples for the voicing check: lagMax samples
-	// of history, then the current frame. They are kept as float32, which
-	// holds the 14 bits of G.711 audio with room to spare and halves the
-	// two windows, the bulk of a leg's memory (a hotline holds thousands
-	// of legs).
-	dec  [decWindow]float32
+	// of history, then the current frame. They are int16 at decScale,
+	// which cannot overflow and resolves finer than G.711 (filter.go):
+	// this window and peakWin are the bulk of a leg's memory, and a
+	// hotline holds thousands of legs.
+	dec  [decWindow]int16
 	nDec int // valid samples of the current frame in dec[lagMax:]
 
 	// Noise floor (minimum statistics).
@@ -99,7 +99,7 @@ type LegAnalyser struct {
 	extremeVoiced int8 // 0 unknown, 1 yes, -1 no
 	extremeFrame  int64
 	peakN         int
-	peakWin       [decWindow]float32
+	peakWin       [decWindow]int16
 
 	// Voice activity with hysteresis.
 	talking  bool
@@ -203,7 +203,7 @@ func (l *LegAnalyser) Frame(pcm []int16) {
 		// common.
 		clear(l.dec[lagMax : lagMax+n/2])
 	case n == FrameSamples:
-		p0, p1 = l.bp.bandPassFrame((*[FrameSamples]int16)(pcm), (*[decFrame]float32)(l.dec[lagMax:]))
+		p0, p1 = l.bp.bandPassFrame((*[FrameSamples]int16)(pcm), (*[decFrame]int16)(l.dec[lagMax:]))
 	default:
 		p0, p1 = l.bp.bandPassSamples(pcm, half, l.dec[lagMax:])
 	}

@@ -10,12 +10,13 @@ import (
 // autocorrelation of the last n samples of x with x delayed by
 // lagMin..lagMax samples, over every lag. periodic must agree with
 // refPeriodicity(x, n) >= thr.
-func refPeriodicity(x32 []float32, n int) float64 {
-	if n < lagMin*2 || len(x32) < lagMax+n {
+func refPeriodicity(x16 []int16, n int) float64 {
+	if n < lagMin*2 || len(x16) < lagMax+n {
 		return 0
 	}
-	x := make([]float64, len(x32))
-	for i, v := range x32 {
+	// Sums of up to decFrame int16 products are exact in float64.
+	x := make([]float64, len(x16))
+	for i, v := range x16 {
 		x[i] = float64(v)
 	}
 	cur := x[lagMax : lagMax+n]
@@ -23,7 +24,7 @@ func refPeriodicity(x32 []float32, n int) float64 {
 	for _, v := range cur {
 		e0 += v * v
 	}
-	if e0 < 1e-3 {
+	if e0 == 0 {
 		return 0
 	}
 	best := 0.0
@@ -43,11 +44,11 @@ func refPeriodicity(x32 []float32, n int) float64 {
 
 // voicingWindows returns the voicing windows a LegAnalyser builds from
 // pcm, one per frame, as the band-passed and decimated signal.
-func voicingWindows(pcm []int16) [][decWindow]float32 {
+func voicingWindows(pcm []int16) [][decWindow]int16 {
 	l := NewLeg()
-	var out [][decWindow]float32
+	var out [][decWindow]int16
 	for i := 0; i+FrameSamples <= len(pcm); i += FrameSamples {
-		var w [decWindow]float32
+		var w [decWindow]int16
 		copy(w[:], l.dec[:lagMax])
 		l.Frame(pcm[i : i+FrameSamples])
 		copy(w[lagMax:], l.dec[lagMax:])
@@ -100,11 +101,11 @@ func TestPeriodicFindsEveryPitchLag(t *testing.T) {
 	for lag := lagMin; lag <= lagMax; lag++ {
 		// A pulse train with a period of lag decimated samples, so the
 		// only correlated lag in range is lag itself or its multiples.
-		x := make([]float32, decWindow)
+		x := make([]int16, decWindow)
 		for i := len(x) - 1; i >= 0; i -= lag {
-			x[i] = 1
+			x[i] = 1000
 			if i >= 1 {
-				x[i-1] = 0.5
+				x[i-1] = 500
 			}
 		}
 		if !periodic(x, decFrame, 0.9) {
