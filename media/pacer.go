@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pion/rtp"
 )
 
 const (
@@ -363,11 +365,8 @@ func (p *pacer) sendFrame(s *Session, due int64) (ended bool) {
 	}
 	s.lastRelayed = relay != nil
 	dst := s.destination()
-	hdr := &s.hdr
-	hdr.PayloadType = s.pt
-	hdr.SequenceNumber = s.seq
-	hdr.Timestamp = s.ts
-	hdr.Marker = s.marker
+	hdr := rtp.Header{Version: 2, PayloadType: s.pt, SequenceNumber: s.seq,
+		Timestamp: s.ts, SSRC: s.ssrc, Marker: s.marker}
 	// Cannot fail: the header has no CSRC or extension, so it is exactly
 	// rtpHeaderSize bytes, written in front of the payload built above.
 	_, _ = hdr.MarshalTo(p.buf[:rtpHeaderSize])
@@ -421,7 +420,7 @@ func (p *pacer) sendEvents(s *Session) {
 	}
 	dtmfPT := uint8(s.rxConfig.Load() >> 8)
 	dst := s.destination()
-	hdr := &s.hdr
+	hdr := rtp.Header{Version: 2, SSRC: s.ssrc}
 	d.mu.Lock()
 	for ; d.evN > 0; d.evN-- {
 		ev := &d.events[d.evHead]

@@ -23,18 +23,20 @@ const (
 
 // rxState is owned by the receive goroutine.
 type rxState struct {
-	gen             uint32         // configGen the latch belongs to
 	latched         netip.AddrPort // mirror of Session.latched
 	lastFromLatched int64
 	candidate       netip.AddrPort
 	candidateCount  int
-	haveEvent       bool
-	eventTS         uint32     // RTP timestamp of the last telephone-event
 	pkt             rtp.Packet // reused for every packet
+	gen             uint32     // configGen the latch belongs to
+	eventTS         uint32     // RTP timestamp of the last telephone-event
 	// ssrc is the last SSRC heard from the latched source, mirrored into
 	// the shared socket's table (TransportShared only).
-	ssrc     uint32
-	haveSSRC bool
+	ssrc uint32
+	// The bools come last, where they share the word that ssrc leaves
+	// (see TestASessionFitsThe2048ByteSizeClass).
+	haveEvent bool
+	haveSSRC  bool
 }
 
 // readLoop receives into one per-session buffer until the socket is closed.

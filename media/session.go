@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-
-	"github.com/pion/rtp"
 )
 
 // digitBuffer is how many key presses wait for the call flow before new ones
@@ -29,19 +27,20 @@ type Session struct {
 	pc     *pacer
 	callID string
 	conn   *net.UDPConn
-	port   int
 	// sock is the shared socket the session is on (TransportShared), nil
 	// when the session owns conn; dm is its part of sock's tables, guarded
-	// by sock.mu.
+	// by sock.mu. It is allocated when the session joins a shared socket:
+	// a session with a socket of its own is in no tables and so does not
+	// carry them.
 	sock *sharedSocket
-	dm   demuxState
+	dm   *demuxState
 
 	// Owned by the pacer goroutine once the session has joined it; set by
 	// Start before the hand-over.
 	nextDue       int64
 	startedAt     int64
-	seq           uint16
 	ts            uint32
+	seq           uint16
 	inactiveFired bool
 
 	// closing tells the pacer to drop the session from its list.
@@ -50,35 +49,44 @@ type Session struct {
 	// in in; it sits beside closing, which the pacer reads on every tick.
 	evPending atomic.Bool
 
-	mu        sync.Mutex
-	hdr       rtp.Header // reused for every frame; SSRC fixed at creation
+	mu sync.Mutex
+	// ssrc and port are fixed at creation. ssrc identifies every packet
+	// sent; the rest of the RTP header is built per packet from seq, ts,
+	// pt and marker, so no header is kept. port is a uint16, which every
+	// UDP port fits, to share a word with ssrc.
+	ssrc      uint32
+	port      uint16
 	sdpRemote netip.AddrPort
 	// sourceHint is the IP the phone's signalling came from
 	// (ExpectSourceIP); guarded by mu.
 	sourceHint netip.Addr
 	latched    netip.AddrPort // zero until the caller's RTP source is known
-	pt         uint8
-	silence    byte
-	marker     bool
 	play       *player
-	started    bool
-	closed     bool
 
 	// nextFrameDue is the engine time the next frame is due, kept current
 	// by the pacer, so stopPlay knows whether that frame is already due.
 	nextFrameDue int64
 	// tail is the frame a cancelled playback still owes (see stopPlay),
-	// allocated the first time one does; tailSet says it has not been
-	// sent yet.
-	tail    *[FrameSize]byte
-	tailSet bool
+	// allocated the first time one does; tailSet, below, says it has not
+	// been sent yet.
+	tail *[FrameSize]byte
 
 	// The bridge this session is a leg of, if any; in is the direction
 	// whose frames this session sends (the other leg's audio), and
-	// lastRelayed says the previous frame was one of them.
-	bridge      *Bridge
-	in          *bridgeDir
+	// lastRelayed, below, says the previous frame was one of them.
+	bridge *Bridge
+	in     *bridgeDir
+
+	// The byte-sized state guarded by mu, side by side so that it packs
+	// into one word instead of padding out a word each.
+	pt          uint8
+	silence     byte
+	marker      bool
+	started     bool
+	closed      bool
+	tailSet     bool
 	lastRelayed bool
+
 	// out is the direction this session's receive goroutine feeds; an
 	// atomic so the per-packet path takes no lock to find it.
 	out atomic.Pointer[bridgeDir]
@@ -149,7 +157,7 @@ func newSession(e *Engine, callID string, conn *net.UDPConn, port int) *Session 
 		e:        e,
 		callID:   callID,
 		conn:     conn,
-		port:     port,
+		port:     uint16(port),
 		pt:       PayloadPCMU,
 		silence:  silencePCMU,
 		digits:   make(chan byte, digitBuffer),
@@ -163,7 +171,7 @@ func newSession(e *Engine, callID string, conn *net.UDPConn, port int) *Session 
 	// Random SSRC, sequence number and timestamp (RFC 3550 §5.1, §8):
 	// predictable values make known-plaintext and injection easier and
 	// collide across legs.
-	s.hdr = rtp.Header{Version: 2, SSRC: rand.Uint32()}
+	s.ssrc = rand.Uint32()
 	s.seq = uint16(rand.Uint32())
 	s.ts = rand.Uint32()
 	return s
@@ -172,7 +180,7 @@ func newSession(e *Engine, callID string, conn *net.UDPConn, port int) *Session 
 // LocalPort is the even UDP port the session receives on, for the SDP. With
 // TransportShared it is the port of the session's pacer shard, which other
 // sessions share.
-func (s *Session) LocalPort() int { return s.port }
+func (s *Session) LocalPort() int { return int(s.port) }
 
 // ExpectSourceIP names the IP the phone's signalling came from, when its
 // SDP may name another (a phone behind NAT). On a shared port, a new
@@ -483,7 +491,7 @@ func (s *Session) Close() error {
 				}
 				<-s.readDone
 			}
-			s.e.ports.release(s.port)
+			s.e.ports.release(int(s.port))
 		}
 		s.e.forget(s)
 		s.e.log.Debug("rtp session closed", "call_id", s.callID, "port", s.port,

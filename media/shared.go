@@ -159,25 +159,27 @@ func newSharedSocket(e *Engine, conn *net.UDPConn, port int) (*sharedSocket, err
 }
 
 // demuxState is a session's part of its shared socket's tables, guarded
-// by the socket's mu.
+// by the socket's mu. The small fields come last so that it fills the
+// 128-byte size class exactly rather than spilling into the next one.
 type demuxState struct {
-	remote   netip.AddrPort // SDP address, if one can be sent to
-	latched  netip.AddrPort
-	ssrc     uint32
-	haveSSRC bool
-	waiting  netip.Addr // key in byIP while the session waits for its first packet
+	remote  netip.AddrPort // SDP address, if one can be sent to
+	latched netip.AddrPort
+	waiting netip.Addr // key in byIP while the session waits for its first packet
 	// waitingHint is a second key in byIP: the IP its signalling came
 	// from, when the SDP names another (NAT).
 	waitingHint netip.Addr
 	// waitSince is when it began to wait (engine clock): rule 3 holds for
 	// firstPacketWindow only.
 	waitSince int64
+	ssrc      uint32
+	haveSSRC  bool
 	gone      bool // closed: never enter the tables again
 }
 
-// add registers a new session.
+// add registers a new session and gives it its part of the tables.
 func (k *sharedSocket) add(s *Session) {
 	k.mu.Lock()
+	s.dm = new(demuxState)
 	k.members[s] = struct{}{}
 	k.mu.Unlock()
 }
@@ -188,7 +190,7 @@ func (k *sharedSocket) add(s *Session) {
 func (k *sharedSocket) configure(s *Session, remote netip.AddrPort, hint netip.Addr) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	d := &s.dm
+	d := s.dm
 	if d.gone {
 		return
 	}
@@ -230,7 +232,7 @@ func (k *sharedSocket) latched(s *Session, src netip.AddrPort) {
 func (k *sharedSocket) learnSSRC(s *Session, ssrc uint32) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	d := &s.dm
+	d := s.dm
 	if d.gone || (d.haveSSRC && d.ssrc == ssrc) {
 		return
 	}
@@ -251,7 +253,7 @@ func (k *sharedSocket) remove(s *Session) {
 	now := k.e.now()
 	until := now + closedHold
 	k.mu.Lock()
-	d := &s.dm
+	d := s.dm
 	d.gone = true
 	k.gen.Add(1)
 	k.sweep()
@@ -275,7 +277,7 @@ func (k *sharedSocket) remove(s *Session) {
 // unlatch releases the session's latched source unless it is also its SDP
 // address. k.mu is held.
 func (k *sharedSocket) unlatch(s *Session) {
-	d := &s.dm
+	d := s.dm
 	if d.latched.IsValid() && d.latched != d.remote {
 		until := int64(0)
 		if d.gone {
@@ -321,7 +323,7 @@ func (k *sharedSocket) releaseAddr(s *Session, a netip.AddrPort, until int64) {
 
 // unwait takes s out of byIP. k.mu is held.
 func (k *sharedSocket) unwait(s *Session) {
-	d := &s.dm
+	d := s.dm
 	k.unwaitKey(s, d.waiting)
 	k.unwaitKey(s, d.waitingHint)
 	d.waiting, d.waitingHint = netip.Addr{}, netip.Addr{}

@@ -189,8 +189,8 @@ func TestSharedPortGivesEachSessionOnlyItsOwnCallersPackets(t *testing.T) {
 		s *Session
 	}{{p1, s1}, {p2, s2}} {
 		for _, r := range c.p.collect(5) {
-			if r.SSRC != c.s.hdr.SSRC || r.src != c.s.localAddr() {
-				t.Fatalf("phone got SSRC %x from %v, want its session's %x from %v", r.SSRC, r.src, c.s.hdr.SSRC, c.s.localAddr())
+			if r.SSRC != c.s.ssrc || r.src != c.s.localAddr() {
+				t.Fatalf("phone got SSRC %x from %v, want its session's %x from %v", r.SSRC, r.src, c.s.ssrc, c.s.localAddr())
 			}
 		}
 	}

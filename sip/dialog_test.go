@@ -83,14 +83,7 @@ func respond(req, status, extra, body string) string {
 func TestAgentLegDialogFollowsThePhones2xx(t *testing.T) {
 	p := newRawPhone(t)
 	h := hotlineServer(t)
-	o, err := h.Dial(context.Background(), DialRequest{
-		Target: "sip:1001@" + p.addr(), User: "1001", Transport: "UDP",
-		FromUser: "13800138000", FromName: "support", LocalIP: netip.MustParseAddr("127.0.0.1"), MediaPort: 30000,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(o.Release)
+	o := dialPhone(t, h, netip.MustParseAddrPort(p.addr()))
 	answered := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
