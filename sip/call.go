@@ -441,7 +441,7 @@ func (c *InboundCall) Release() {
 // ID of RFC 3261 section 12), not only our Call-ID.
 func (c *InboundCall) matches(req *sip.Request) bool {
 	tag, _ := req.To().Params.Get("tag")
-	return tag != "" && tag == c.dlg.localTag()
+	return tag != "" && tag == c.dlg.tag
 }
 
 func (c *InboundCall) handleBye(req *sip.Request, tx sip.ServerTransaction) {

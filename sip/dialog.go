@@ -52,7 +52,7 @@ var errCSeqOrder = errors.New("CSeq out of order")
 func uasDialog(invite *sip.Request, localTag string) *dialog {
 	d := &dialog{
 		callID:    strings.Clone(invite.CallID().Value()),
-		remote:    strings.Clone(fromAsTo(invite.From())),
+		remote:    strings.Clone(invite.From().Value()),
 		target:    strings.Clone(invite.Contact().Address.String()),
 		transport: invite.Transport(),
 		laddr:     invite.Laddr,
@@ -91,12 +91,6 @@ func uacDialog(invite *sip.Request, ok *sip.Response) *dialog {
 	}
 	return d
 }
-
-// localTag is our tag in the dialog.
-func (d *dialog) localTag() string { return d.tag }
-
-// fromAsTo renders a From header's value for use as To.
-func fromAsTo(h *sip.FromHeader) string { return h.Value() }
 
 // request builds an in-dialog request (RFC 3261 section 12.2.1.1). An ACK
 // carries seq, the INVITE's CSeq; any other request the next local CSeq.
