@@ -451,15 +451,19 @@ func (c *InboundCall) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (c *InboundCall) handleAck(req *sip.Request, tx sip.ServerTransaction) {
+	cseq := req.CSeq()
+	if cseq == nil {
+		return // not an ACK of anything of ours
+	}
 	c.mu.Lock()
 	p := c.reinvite
-	if p != nil && req.CSeq().SeqNo == p.cseq {
+	if p != nil && cseq.SeqNo == p.cseq {
 		c.reinvite = nil
 		close(p.acked)
 		c.mu.Unlock()
 		return
 	}
-	if req.CSeq().SeqNo == c.inviteSeq {
+	if cseq.SeqNo == c.inviteSeq {
 		select {
 		case <-c.acked:
 		default:

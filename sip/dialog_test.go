@@ -258,3 +258,33 @@ func TestACallersLegAndItsDialogFitTheirSizeClasses(t *testing.T) {
 		t.Errorf("dialog is %d bytes, over the 208-byte size class", size)
 	}
 }
+
+// A phone that answers with a 2xx missing its To header cannot form a
+// dialog: the leg ends with an error that says so, and hotline goes on.
+func TestA2xxWithoutToEndsTheAgentLegWithAnError(t *testing.T) {
+	p := newRawPhone(t)
+	o := dialPhone(t, hotlineServer(t), netip.MustParseAddrPort(p.addr()))
+	answered := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		answered <- o.WaitAnswer(ctx, nil)
+	}()
+	invite, hotline := p.read("the INVITE")
+	ok := respond(invite, "200 OK", "Contact: <sip:1001@"+p.addr()+">\r\n", "")
+	ok = strings.Replace(ok, "\r\nTo: "+headerValue(ok, "To"), "", 1)
+	p.send(ok, hotline)
+	select {
+	case err := <-answered:
+		if err == nil || !strings.Contains(err.Error(), "To header") {
+			t.Fatalf("WaitAnswer = %v, want an error naming the missing To", err)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("WaitAnswer never returned")
+	}
+	select {
+	case <-o.Done():
+	default:
+		t.Error("the leg is not ended")
+	}
+}

@@ -163,7 +163,7 @@ func (o *OutboundCall) WaitAnswer(ctx context.Context, onProgress func(status in
 	}
 	ans, err := ParseOffer(ok.Body())
 	ans.Source = parseSource(ok.Source()).Addr()
-	if ackErr := o.confirm(ok); ackErr != nil && err == nil {
+	if ackErr := o.confirm(ok); ackErr != nil {
 		o.end(EndLocal)
 		return fmt.Errorf("sip: ACK to agent %s: %w", o.req.User, ackErr)
 	}
@@ -187,6 +187,12 @@ func (o *OutboundCall) WaitAnswer(ctx context.Context, onProgress func(status in
 // ACK is the UAC core's to repeat, not the transaction's). Then the INVITE
 // and the 2xx are emptied: the transaction keeps both for Timer M.
 func (o *OutboundCall) confirm(ok *sip.Response) error {
+	if ok.To() == nil {
+		// No dialog can be formed, nor an ACK addressed (RFC 3261
+		// section 12.1.2): the phone will give up on its 2xx.
+		o.dropInvite()
+		return errors.New("the 2xx has no To header")
+	}
 	d := uacDialog(o.invite, ok)
 	seq := o.invite.CSeq().SeqNo
 	o.mu.Lock()
