@@ -53,8 +53,7 @@ type InboundCall struct {
 	phoneTag string
 	tx       sip.ServerTransaction
 	dlg      *dialog
-	// invite is the INVITE as parsed, which sipgo's transaction holds;
-	// the final response empties it (emptyMessage) and drops it.
+	// invite is the INVITE as parsed, dropped at the final response.
 	invite *sip.Request
 	// respondTo is what every response to the INVITE copies
 	// (dialogRequest), its To carrying our tag; dropped at the final
@@ -282,17 +281,13 @@ func (c *InboundCall) transactionGone() {
 	c.mu.Unlock()
 }
 
-// finished drops what only the INVITE's responses needed. Answered, it
-// also empties the INVITE that sipgo's transaction keeps for Timer L
-// (emptyMessage); a refused INVITE's transaction ends sooner.
-func (c *InboundCall) finished(answered bool) {
+// finished drops what only the INVITE's responses needed, the
+// transaction with it: answered, it has ended at the 2xx (accepted.go);
+// refused, it ends at its own timers.
+func (c *InboundCall) finished() {
 	c.mu.Lock()
-	invite := c.invite
-	c.invite, c.respondTo = nil, nil
+	c.invite, c.respondTo, c.tx = nil, nil, nil
 	c.mu.Unlock()
-	if invite != nil && answered {
-		emptyMessage(invite)
-	}
 }
 
 func (c *InboundCall) contactHeader() *sip.ContactHeader {
@@ -332,6 +327,11 @@ func (c *InboundCall) Answer(ctx context.Context, mediaPort int) error {
 	res.AppendHeader(c.contactHeader())
 	res.AppendHeader(allowHeader)
 	c.established.Store(true)
+	// Remembered before it is answered: the transaction ends as the 2xx
+	// goes out, and a retransmission may follow at once.
+	c.mu.Lock()
+	c.srv.answered.add(c.invite, time.Now())
+	c.mu.Unlock()
 	err = offStack(func() error { return c.tx.Respond(res) })
 	if err != nil {
 		// Cancelled as the 2xx went out, or the transport failed: the
@@ -341,7 +341,7 @@ func (c *InboundCall) Answer(ctx context.Context, mediaPort int) error {
 		return c.txError("200 OK", err)
 	}
 	c.srv.stats.countResponse(200)
-	c.finished(true)
+	c.finished()
 	acked := offStack(func() error { return c.awaitAck(res) })
 	c.mu.Lock()
 	c.answered = true
@@ -360,10 +360,9 @@ var errNoAck = errors.New("no ACK")
 
 // awaitAck retransmits our 2xx until the caller's ACK (RFC 3261 section
 // 13.3.1.4: from T1, doubling up to T2, for 64*T1; RFC 6026 leaves this
-// to the transaction user). Then it empties the 2xx, which the INVITE
-// transaction keeps for Timer L (emptyMessage).
+// to the transaction user). The INVITE transaction has ended at the 2xx
+// (accepted.go): the retransmissions go straight to the transport.
 func (c *InboundCall) awaitAck(res *sip.Response) error {
-	defer emptyMessage(res)
 	interval := sip.T1
 	t := time.NewTimer(interval)
 	defer t.Stop()
@@ -378,7 +377,7 @@ func (c *InboundCall) awaitAck(res *sip.Response) error {
 		case <-deadline.C:
 			return errNoAck
 		case <-t.C:
-			if err := c.tx.Respond(res); err != nil {
+			if err := c.srv.srv.WriteResponse(res); err != nil {
 				return err
 			}
 			interval = min(2*interval, sip.T2)
@@ -399,7 +398,7 @@ func (c *InboundCall) Reject(code int, reason string) error {
 	if err == nil {
 		err = c.tx.Respond(res)
 	}
-	c.finished(false)
+	c.finished()
 	c.markFinal(code)
 	if err != nil {
 		return c.txError(fmt.Sprintf("%d %s", code, reason), err)

@@ -224,16 +224,12 @@ func (d *dialog) bye(ctx context.Context, c *sipgo.Client, contact *sip.ContactH
 }
 
 // emptyMessage removes the headers and body of a message that a sipgo
-// transaction keeps after it has no more use for them. An INVITE
-// transaction answered with a 2xx stays "Accepted" for 64*T1 (32 s, RFC
-// 6026 sections 7.1 and 7.2) to absorb retransmissions, and sipgo's
-// timer keeps the transaction, with its request and last response, for
-// that long even once terminated. In that state the transaction matches
-// by the key it computed at the start, and reads neither message again
-// (sipgo v1.7: Accepted ignores retransmitted INVITEs, passes 2xx
-// retransmissions to its hook, and deletes itself at the timer). At 100
-// calls a second that is 3,200 calls' set-up: an INVITE and a 2xx on each
-// leg, about 5 KiB a bridged call. What stays is the method or status.
+// transaction keeps after it has no more use for them: our INVITE to an
+// agent's phone that refused it or was cancelled, which the transaction
+// keeps for Timer D (32 s, RFC 3261 section 17.1.1.2) to absorb
+// retransmitted final responses, matching by the key it computed at the
+// start. A queue offering a call to agents who do not answer cancels an
+// INVITE each time. What stays is the method.
 func emptyMessage(m interface {
 	SetBody([]byte)
 	Headers() []sip.Header

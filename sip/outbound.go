@@ -48,8 +48,7 @@ type OutboundCall struct {
 	tx  sip.ClientTransaction
 	req DialRequest
 	// invite is our INVITE, kept until the final response (a CANCEL is
-	// built from it), then emptied (emptyMessage): the transaction keeps
-	// it for Timer M.
+	// built from it).
 	invite *sip.Request
 	// dlg is the dialog, set once the phone has answered; guarded by mu.
 	dlg *dialog
@@ -133,6 +132,9 @@ func offerBody(a Answer) []byte {
 // section 9.1) and returns the cause. onProgress sees each provisional
 // status (180, 183).
 func (o *OutboundCall) WaitAnswer(ctx context.Context, onProgress func(status int)) error {
+	// The transaction is over, or ends at its own timers: the leg keeps
+	// no hold on it.
+	defer func() { o.tx = nil }()
 	provisional := false
 	var ok *sip.Response
 	for ok == nil {
@@ -182,10 +184,9 @@ func (o *OutboundCall) WaitAnswer(ctx context.Context, onProgress func(status in
 	return nil
 }
 
-// confirm sets up the dialog from the phone's 2xx and ACKs it, and again
-// each time the 2xx is retransmitted (RFC 3261 section 13.2.2.4: the
-// ACK is the UAC core's to repeat, not the transaction's). Then the INVITE
-// and the 2xx are emptied: the transaction keeps both for Timer M.
+// confirm sets up the dialog from the phone's 2xx and ACKs it. The
+// INVITE transaction ends at the 2xx (accepted.go): the ACKs of the 2xx's
+// retransmissions are the server's (onStrayResponse).
 func (o *OutboundCall) confirm(ok *sip.Response) error {
 	if ok.To() == nil {
 		// No dialog can be formed, nor an ACK addressed (RFC 3261
@@ -194,30 +195,27 @@ func (o *OutboundCall) confirm(ok *sip.Response) error {
 		return errors.New("the 2xx has no To header")
 	}
 	d := uacDialog(o.invite, ok)
-	seq := o.invite.CSeq().SeqNo
 	o.mu.Lock()
 	o.dlg = d
 	o.mu.Unlock()
-	contact, client := o.contact(), o.srv.client
-	ack := func() error {
-		req, err := d.request(sip.ACK, seq, contact)
-		if err != nil {
-			return err
-		}
-		return client.WriteRequest(req, viaOnly)
-	}
-	err := ack()
-	o.tx.OnRetransmission(func(r *sip.Response) {
-		if r.IsSuccess() {
-			_ = ack()
-		}
-	})
+	err := o.ack(d, o.invite.CSeq().SeqNo)
 	o.dropInvite()
-	emptyMessage(ok)
 	return err
 }
 
-// dropInvite empties our INVITE once a final response has come.
+// ack acknowledges a 2xx to the INVITE with CSeq number seq (RFC 3261
+// section 13.2.2.4: the ACK is the UAC core's, sent for the first 2xx and
+// again for each retransmission).
+func (o *OutboundCall) ack(d *dialog, seq uint32) error {
+	req, err := d.request(sip.ACK, seq, o.contact())
+	if err != nil {
+		return err
+	}
+	return o.srv.client.WriteRequest(req, viaOnly)
+}
+
+// dropInvite empties our INVITE once a final response has come: after
+// a non-2xx the transaction keeps it for Timer D (32 s).
 func (o *OutboundCall) dropInvite() {
 	if o.invite != nil {
 		emptyMessage(o.invite)
@@ -429,6 +427,32 @@ func (s *Server) lookupOutbound(req *sip.Request) *OutboundCall {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.outbound[callIDOf(req)]
+}
+
+// onStrayResponse takes the responses that match no transaction (RFC
+// 3261 section 17.1.1.2: they go to the transaction user). The one to act
+// on is a phone's 2xx to an INVITE, retransmitted because our ACK was
+// lost: the INVITE transaction ended at the first 2xx (accepted.go), and
+// the leg ACKs it again (RFC 6026 section 7.2). Anything else is
+// dropped.
+func (s *Server) onStrayResponse(res *sip.Response) {
+	cseq, callID, to := res.CSeq(), res.CallID(), res.To()
+	if !res.IsSuccess() || cseq == nil || cseq.MethodName != sip.INVITE || callID == nil || to == nil {
+		return
+	}
+	s.mu.Lock()
+	o := s.outbound[callID.Value()]
+	s.mu.Unlock()
+	if o == nil {
+		return
+	}
+	d := o.dialog()
+	if d == nil || to.Value() != d.remote {
+		return // not this leg's dialog (nor its peer's tag)
+	}
+	if err := o.ack(d, cseq.SeqNo); err != nil {
+		s.log.Warn("ACK of a retransmitted 2xx failed", "call_id", o.ID, "error", err)
+	}
 }
 
 func (s *Server) forgetOutbound(o *OutboundCall) {

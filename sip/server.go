@@ -61,6 +61,7 @@ type Server struct {
 	mu       sync.Mutex
 	calls    map[string]*InboundCall  // by Call-ID
 	outbound map[string]*OutboundCall // agent legs, by Call-ID
+	answered *answeredInvites
 
 	wg    sync.WaitGroup
 	stats Stats
@@ -73,7 +74,7 @@ type Server struct {
 	// contacts holds one Contact header per local address and transport
 	// (localContact → *sip.ContactHeader), shared read-only by every
 	// call's responses and in-dialog requests: thousands of calls are up
-	// at once, and a 200 OK stays in its transaction for Timer L.
+	// at once.
 	contacts sync.Map
 }
 
@@ -127,29 +128,32 @@ func NewServer(cfg Config) (*Server, error) {
 	// set it once, before any transport runs.
 	setSipgoLogger.Do(func() { sip.SetDefaultLogger(sipgoLog) })
 
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipgoLog)))
+	s := &Server{
+		cfg: cfg, log: log,
+		parser:   sip.NewParser(),
+		calls:    make(map[string]*InboundCall),
+		outbound: make(map[string]*OutboundCall),
+		answered: newAnsweredInvites(),
+		port:     port,
+	}
+	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(sipgoLog),
+			sip.WithTransactionLayerUnhandledResponseHandler(s.onStrayResponse)))
 	if err != nil {
 		return nil, fmt.Errorf("sip: user agent: %w", err)
 	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(sipgoLog))
+	srv, err := sipgo.NewServer(s.ua, sipgo.WithServerLogger(sipgoLog))
 	if err != nil {
 		return nil, fmt.Errorf("sip: server: %w", err)
 	}
+	s.srv = srv
 	clientOpts := []sipgo.ClientOption{sipgo.WithClientLogger(sipgoLog), sipgo.WithClientPort(port)}
 	if cfg.Advertise.IsValid() {
 		clientOpts = append(clientOpts, sipgo.WithClientHostname(cfg.Advertise.String()))
 	}
-	client, err := sipgo.NewClient(ua, clientOpts...)
-	if err != nil {
+	if s.client, err = sipgo.NewClient(s.ua, clientOpts...); err != nil {
 		return nil, fmt.Errorf("sip: client: %w", err)
-	}
-	s := &Server{
-		cfg: cfg, log: log, ua: ua, srv: srv, client: client,
-		parser:   sip.NewParser(),
-		calls:    make(map[string]*InboundCall),
-		outbound: make(map[string]*OutboundCall),
-		port:     port,
 	}
 
 	srv.OnInvite(s.onInvite)
@@ -330,6 +334,13 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	callID := callIDOf(req)
+	if s.answered.has(req) {
+		// RFC 6026 section 7.1: a retransmission of an INVITE already
+		// answered with a 2xx is absorbed; our 2xx is retransmitted until
+		// the ACK by the call itself (awaitAck).
+		s.log.Debug("INVITE retransmission absorbed", "call_id", callID)
+		return
+	}
 	// An agent dialling a feature code (*0: ready / not ready), or calling
 	// a colleague through the server from their registered phone, must
 	// prove who they are with the same digest credentials as their

@@ -215,11 +215,11 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 	if c.PhoneTag() != "phone-tag" {
 		t.Errorf("PhoneTag = %q, want phone-tag", c.PhoneTag())
 	}
-	// Answered, the INVITE the transaction keeps for Timer L is emptied; a
-	// late retransmission of it is still absorbed by the transaction: no
-	// second call (482) and no response.
-	if held := c.tx.(*sip.ServerTx).Origin(); len(held.Headers()) != 0 || held.Body() != nil || held.Method != sip.INVITE {
-		t.Errorf("the answered INVITE still holds %d headers and %d bytes of body (method %s)", len(held.Headers()), len(held.Body()), held.Method)
+	// Answered, the call keeps no INVITE transaction (RFC 6026's Accepted
+	// state is the server's, accepted.go), yet a late retransmission of
+	// the INVITE is absorbed: no second call (482) and no response.
+	if c.tx != nil || c.invite != nil {
+		t.Error("the answered call still holds its INVITE transaction")
 	}
 	if _, err := caller.WriteToUDP([]byte(invite), srv); err != nil {
 		t.Fatal(err)
@@ -252,6 +252,75 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 		t.Fatalf("Hangup: %v", err)
 	}
 	c.Release()
+}
+
+// RFC 3261 section 13.3.1.4: our 2xx goes out again, T1 after the first
+// and then doubling, until the caller's ACK; then no more. With the
+// INVITE transaction ended at the 2xx (accepted.go), the call itself
+// retransmits.
+func TestThe2xxIsRetransmittedUntilTheAck(t *testing.T) {
+	caller, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close()
+	addr, answered := answeringServer(t)
+	srv := net.UDPAddrFromAddrPort(addr)
+	me := caller.LocalAddr().String()
+	invite := "INVITE sip:100@" + srv.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bK-rt1\r\n" +
+		"From: <sip:13800138000@127.0.0.1>;tag=phone-tag\r\nTo: <sip:100@127.0.0.1>\r\n" +
+		"Call-ID: rt-call\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:13800138000@" + me + ">\r\n" +
+		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(pcmuOffer)) + "\r\n\r\n" + pcmuOffer
+	if _, err := caller.WriteToUDP([]byte(invite), srv); err != nil {
+		t.Fatal(err)
+	}
+	// okAt is when each 200 OK arrived.
+	var okAt []time.Time
+	var ok200 string
+	buf := make([]byte, 4096)
+	for len(okAt) < 3 {
+		caller.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, _, err := caller.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatalf("after %d 200 OKs: %v", len(okAt), err)
+		}
+		if msg := string(buf[:n]); strings.HasPrefix(msg, "SIP/2.0 200 ") {
+			if ok200 != "" && msg != ok200 {
+				t.Errorf("the retransmitted 2xx differs from the first:\n%s\nthen:\n%s", ok200, msg)
+			}
+			ok200 = msg
+			okAt = append(okAt, time.Now())
+		}
+	}
+	first, second := okAt[1].Sub(okAt[0]), okAt[2].Sub(okAt[1])
+	if first < sip.T1*8/10 || second < 2*sip.T1*8/10 || second > 4*sip.T1 {
+		t.Errorf("2xx retransmitted after %v then %v, want T1 (%v) then 2*T1", first, second, sip.T1)
+	}
+	ack := "ACK sip:100@" + srv.String() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + me + ";branch=z9hG4bK-rt2\r\n" +
+		"From: <sip:13800138000@127.0.0.1>;tag=phone-tag\r\nTo: " + headerValue(ok200, "To") +
+		"\r\nCall-ID: rt-call\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	if _, err := caller.WriteToUDP([]byte(ack), srv); err != nil {
+		t.Fatal(err)
+	}
+	c := <-answered
+	// The next retransmission was due 4*T1 after the last one.
+	caller.SetReadDeadline(time.Now().Add(5 * sip.T1))
+	if n, _, err := caller.ReadFromUDP(buf); err == nil {
+		t.Fatalf("hotline went on after the ACK:\n%s", buf[:n])
+	}
+	hung := hangUpAside(c)
+	caller.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, _, err := caller.ReadFromUDP(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "BYE ") {
+		t.Fatalf("waiting for hotline's BYE: %v %s", err, buf[:n])
+	}
+	if _, err := caller.WriteToUDP([]byte(okTo(string(buf[:n]))), srv); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-hung; err != nil {
+		t.Errorf("Hangup: %v", err)
+	}
 }
 
 // Over TCP the dialog keeps its transport: hotline's BYE goes back over
