@@ -141,9 +141,12 @@ func connectionAddr(ci *sdp.ConnectionInformation) (netip.Addr, bool, error) {
 
 func direction(attrs []sdp.Attribute) (string, bool) {
 	for _, a := range attrs {
-		switch a.Key {
-		case SendRecv, SendOnly, RecvOnly, Inactive:
-			return a.Key, true
+		// The constant, not a.Key: pion's parser cuts every field out of
+		// one buffer, which a kept field would hold for the whole call.
+		for _, d := range [...]string{SendRecv, SendOnly, RecvOnly, Inactive} {
+			if a.Key == d {
+				return d, true
+			}
 		}
 	}
 	return "", false
