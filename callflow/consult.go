@@ -72,13 +72,11 @@ func (e *Engine) runConsultation(ic *sip.InboundCall) {
 	}
 	c := newCall(e, CallInfo{ID: ic.ID, Caller: ic.Agent, Called: target, Arrived: ic.Arrived, Offer: ic.Offer}, ic)
 	c.unrecorded, c.shownAs = true, name
-	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.ctx, c.cancel = context.WithCancelCause(e.stopping)
 	defer c.cancel(nil)
 	// As for a customer's call (see call.watch): functions, not a
 	// goroutine parked for the whole consultation.
 	ic.OnEnd(func() { c.cancel(ErrCallerHungUp) })
-	unwatchShutdown := context.AfterFunc(e.stopping, func() { c.cancel(ErrShutdown) })
-	defer unwatchShutdown()
 	if err := ic.Ring(); err != nil {
 		return
 	}

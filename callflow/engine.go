@@ -122,7 +122,7 @@ type Engine struct {
 	opts     Options
 	log      *slog.Logger
 	stopping context.Context
-	stop     context.CancelFunc
+	stop     context.CancelCauseFunc
 	wg       sync.WaitGroup
 	active   atomic.Int64
 	// callerLegs counts the calls whose caller's media has started.
@@ -178,7 +178,7 @@ func New(opts Options) (*Engine, error) {
 			e.whisperNames[q.Name] = opts.Prompts.Render(q.Name)
 		}
 	}
-	e.stopping, e.stop = context.WithCancel(context.Background())
+	e.stopping, e.stop = context.WithCancelCause(context.Background())
 	return e, nil
 }
 
@@ -262,7 +262,7 @@ func (e *Engine) runCall(c *call) {
 // Shutdown ends every call (BYE, reason shutdown, recorded) and waits for
 // their records, or for ctx.
 func (e *Engine) Shutdown(ctx context.Context) error {
-	e.stop()
+	e.stop(ErrShutdown) // every call's context is a child: this is their cause
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
 	select {

@@ -29,11 +29,10 @@ type call struct {
 	media Media
 	log   *slog.Logger
 
+	// ctx is the call's, a child of the engine's: Shutdown ends it with
+	// ErrShutdown as its cause.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	// unwatchShutdown stops turning the engine's shutdown into the
-	// call's end (see watch).
-	unwatchShutdown func() bool
 
 	payloadType atomic.Uint32 // codec of the prompts; follows re-offers
 	answered    bool
@@ -95,7 +94,6 @@ func (c *call) run() {
 			c.talk()
 		}
 		c.finish()
-		c.unwatchShutdown()
 	}
 	c.cancel(nil)
 }
@@ -107,7 +105,7 @@ func (c *call) run() {
 //go:noinline
 func (c *call) begin() bool {
 	c.arrived()
-	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.ctx, c.cancel = context.WithCancelCause(c.e.stopping)
 	select {
 	case <-c.e.stopping.Done():
 		c.reject(503, "Service Unavailable", "shutdown")
@@ -135,7 +133,8 @@ func (c *call) arrived() {
 }
 
 // watch turns the ways a call can end from outside into the flow's
-// context cause; the first one wins. Each is a function run when it
+// context cause; the first one wins (the engine's shutdown comes through
+// the context's parent). Each is a function run when it
 // happens, not a goroutine parked on it for the whole call: a goroutine's
 // stack (2–4 KiB) and its parked select are memory each of thousands of
 // calls would hold. Live speech events (R9) come the same way (see
@@ -145,7 +144,6 @@ func (c *call) arrived() {
 func (c *call) watch() {
 	c.leg.OnEnd(func() { c.cancel(ErrCallerHungUp) })
 	c.media.OnInactive(func() { c.cancel(ErrRTPTimeout) })
-	c.unwatchShutdown = context.AfterFunc(c.e.stopping, func() { c.cancel(ErrShutdown) })
 }
 
 func (c *call) stopped() bool { return c.ctx.Err() != nil }
