@@ -51,24 +51,13 @@ type InboundCall struct {
 
 	srv      *Server
 	phoneTag string
-	tx       sip.ServerTransaction
 	dlg      *dialog
-	// invite is the INVITE as parsed, dropped at the final response.
-	invite *sip.Request
-	// respondTo is what every response to the INVITE copies
-	// (dialogRequest), its To carrying our tag; dropped at the final
-	// response.
-	respondTo *sip.Request
-	acked     chan struct{} // closed by the ACK of our 2xx
-	// txGone is closed when the INVITE transaction is cancelled or ends
-	// before the answer; established (the 2xx is on its way) stops that.
-	txGone      chan struct{}
-	inviteSeq   uint32
-	established atomic.Bool
-
-	final       chan struct{} // closed once a final response went out
-	finalOnce   sync.Once
-	rejecting   atomic.Bool // a final error response is on its way
+	// ans is the INVITE's answering, until the answer is final and, for
+	// a 2xx, ACKed or given up on; guarded by mu.
+	ans       *answering
+	inviteSeq uint32
+	// finalStatus is the final response's code, 0 until it has gone out;
+	// guarded by mu.
 	finalStatus int
 
 	done     chan struct{} // closed when the leg has ended
@@ -87,6 +76,38 @@ type InboundCall struct {
 	sessionID uint64
 }
 
+// answering is what only the answer to the INVITE needs: the server
+// transaction, the request every response copies, and the signals that
+// end the wait for the answer and for its ACK. The leg lets go of it once
+// the answer is final (and a 2xx ACKed or given up on): a call in progress
+// keeps none of it, and thousands of calls are up at once.
+type answering struct {
+	// tx, invite (as parsed) and respondTo (what every response copies,
+	// dialogRequest, its To carrying our tag) are dropped as the final
+	// response goes out; guarded by the leg's mu.
+	tx        sip.ServerTransaction
+	invite    *sip.Request
+	respondTo *sip.Request
+
+	acked chan struct{} // closed by the ACK of our 2xx (under the leg's mu)
+	// txGone is closed when the INVITE transaction is cancelled or ends
+	// before the answer; established (the 2xx is on its way) stops that.
+	txGone      chan struct{}
+	goneOnce    sync.Once
+	established atomic.Bool
+	final       chan struct{} // closed once a final response went out
+	rejecting   atomic.Bool   // a final error response is on its way
+}
+
+// gone ends the wait for an answer when the INVITE transaction is
+// cancelled or dies first (RFC 3261 section 9.2).
+func (a *answering) gone() {
+	if a.established.Load() {
+		return
+	}
+	a.goneOnce.Do(func() { close(a.txGone) })
+}
+
 type pendingReInvite struct {
 	cseq  uint32
 	acked chan struct{}
@@ -102,13 +123,15 @@ func newInboundCall(s *Server, req *sip.Request, tx sip.ServerTransaction, off O
 		Transport: strings.ToUpper(req.Transport()),
 		Offer:     off,
 		Arrived:   time.Now(),
-		srv:       s, phoneTag: phoneTag, tx: tx, invite: req,
-		dlg:       uasDialog(req, tag),
-		respondTo: dialogRequest(req, tag),
+		srv:       s, phoneTag: phoneTag,
+		dlg: uasDialog(req, tag),
+		ans: &answering{
+			tx: tx, invite: req, respondTo: dialogRequest(req, tag),
+			acked:  make(chan struct{}),
+			txGone: make(chan struct{}),
+			final:  make(chan struct{}),
+		},
 		inviteSeq: req.CSeq().SeqNo,
-		acked:     make(chan struct{}),
-		txGone:    make(chan struct{}),
-		final:     make(chan struct{}),
 		done:      make(chan struct{}),
 		digits:    make(chan byte, 32),
 		sessionID: rand.Uint64N(1 << 62),
@@ -144,12 +167,20 @@ func (c *InboundCall) EndCause() EndCause {
 
 // FinalStatus is the final response code sent to the INVITE (0 if none yet).
 func (c *InboundCall) FinalStatus() int {
-	select {
-	case <-c.final:
-		return c.finalStatus
-	default:
-		return 0
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.finalStatus
+}
+
+// pending is the INVITE's answering while no final response has gone
+// out, nil after.
+func (c *InboundCall) pending() *answering {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finalStatus != 0 {
+		return nil
 	}
+	return c.ans
 }
 
 // Digits delivers DTMF keys the caller sent by SIP INFO
@@ -164,14 +195,22 @@ func (c *InboundCall) OnMediaChange(f func(Offer)) {
 	c.mu.Unlock()
 }
 
-func (c *InboundCall) markFinal(status int) bool {
-	first := false
-	c.finalOnce.Do(func() {
+func (c *InboundCall) markFinal(status int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finalStatus == 0 {
+		// The answering is let go of only after this.
 		c.finalStatus = status
-		close(c.final)
-		first = true
-	})
-	return first
+		close(c.ans.final)
+	}
+}
+
+// answerDone lets go of the INVITE's answering: its final response has
+// gone out, and a 2xx's ACK came or never will.
+func (c *InboundCall) answerDone() {
+	c.mu.Lock()
+	c.ans = nil
+	c.mu.Unlock()
 }
 
 func (c *InboundCall) remoteEnded(cause EndCause) {
@@ -217,17 +256,16 @@ func (c *InboundCall) fireOnEnd() {
 
 // Ring sends 180 Ringing (R1: the caller hears ringing at once).
 func (c *InboundCall) Ring() error {
-	select {
-	case <-c.final:
+	a := c.pending()
+	if a == nil {
 		return ErrAlreadyFinal
-	default:
 	}
-	res, err := c.response(180, "Ringing", nil)
+	res, err := c.response(a, 180, "Ringing", nil)
 	if err != nil {
 		return c.txError("180 Ringing", err)
 	}
 	res.AppendHeader(c.contactHeader())
-	if err := offStack(func() error { return c.tx.Respond(res) }); err != nil {
+	if err := offStack(func() error { return a.tx.Respond(res) }); err != nil {
 		return c.txError("180 Ringing", err)
 	}
 	c.srv.stats.countResponse(180)
@@ -248,12 +286,12 @@ func offStack(f func() error) error {
 
 // response builds a response to the INVITE with our To tag. It fails
 // once the final response has gone out or the caller cancelled.
-func (c *InboundCall) response(code int, reason string, body []byte) (*sip.Response, error) {
+func (c *InboundCall) response(a *answering, code int, reason string, body []byte) (*sip.Response, error) {
 	c.mu.Lock()
-	to := c.respondTo
+	to := a.respondTo
 	c.mu.Unlock()
 	select {
-	case <-c.txGone:
+	case <-a.txGone:
 		return nil, sip.ErrTransactionCanceled
 	default:
 	}
@@ -266,27 +304,12 @@ func (c *InboundCall) response(code int, reason string, body []byte) (*sip.Respo
 	return sip.NewResponseFromRequest(to, code, reason, nil), nil
 }
 
-// transactionGone ends the wait for an answer when the INVITE
-// transaction is cancelled or dies first (RFC 3261 section 9.2).
-func (c *InboundCall) transactionGone() {
-	if c.established.Load() {
-		return
-	}
-	c.mu.Lock()
-	select {
-	case <-c.txGone:
-	default:
-		close(c.txGone)
-	}
-	c.mu.Unlock()
-}
-
 // finished drops what only the INVITE's responses needed, the
 // transaction with it: answered, it has ended at the 2xx (accepted.go);
 // refused, it ends at its own timers.
-func (c *InboundCall) finished() {
+func (c *InboundCall) finished(a *answering) {
 	c.mu.Lock()
-	c.invite, c.respondTo, c.tx = nil, nil, nil
+	a.invite, a.respondTo, a.tx = nil, nil, nil
 	c.mu.Unlock()
 }
 
@@ -315,38 +338,38 @@ func (c *InboundCall) Answer(ctx context.Context, mediaPort int) error {
 	body := c.answer.Marshal()
 	c.mu.Unlock()
 
-	select {
-	case <-c.final:
+	a := c.pending()
+	if a == nil {
 		return ErrAlreadyFinal
-	default:
 	}
-	res, err := c.response(200, "OK", body)
+	res, err := c.response(a, 200, "OK", body)
 	if err != nil {
 		return c.txError("200 OK", err)
 	}
 	res.AppendHeader(c.contactHeader())
 	res.AppendHeader(allowHeader)
-	c.established.Store(true)
+	a.established.Store(true)
 	// Remembered before it is answered: the transaction ends as the 2xx
 	// goes out, and a retransmission may follow at once.
 	c.mu.Lock()
-	c.srv.answered.add(c.invite, time.Now())
+	c.srv.answered.add(a.invite, time.Now())
 	c.mu.Unlock()
-	err = offStack(func() error { return c.tx.Respond(res) })
+	err = offStack(func() error { return a.tx.Respond(res) })
 	if err != nil {
 		// Cancelled as the 2xx went out, or the transport failed: the
 		// wait for the answer is over either way.
-		c.established.Store(false)
-		c.transactionGone()
+		a.established.Store(false)
+		a.gone()
 		return c.txError("200 OK", err)
 	}
 	c.srv.stats.countResponse(200)
-	c.finished()
-	acked := offStack(func() error { return c.awaitAck(res) })
+	c.finished(a)
+	acked := offStack(func() error { return c.awaitAck(a, res) })
 	c.mu.Lock()
 	c.answered = true
 	c.mu.Unlock()
 	c.markFinal(200)
+	c.answerDone()
 	if acked != nil {
 		// RFC 3261 section 13.3.1.4: no ACK within 64*T1 — the session
 		// should be ended with BYE; the flow does that on this error.
@@ -362,7 +385,7 @@ var errNoAck = errors.New("no ACK")
 // 13.3.1.4: from T1, doubling up to T2, for 64*T1; RFC 6026 leaves this
 // to the transaction user). The INVITE transaction has ended at the 2xx
 // (accepted.go): the retransmissions go straight to the transport.
-func (c *InboundCall) awaitAck(res *sip.Response) error {
+func (c *InboundCall) awaitAck(a *answering, res *sip.Response) error {
 	interval := sip.T1
 	t := time.NewTimer(interval)
 	defer t.Stop()
@@ -370,7 +393,7 @@ func (c *InboundCall) awaitAck(res *sip.Response) error {
 	defer deadline.Stop()
 	for {
 		select {
-		case <-c.acked:
+		case <-a.acked:
 			return nil
 		case <-c.done:
 			return nil
@@ -388,18 +411,18 @@ func (c *InboundCall) awaitAck(res *sip.Response) error {
 
 // Reject sends a final error response to the INVITE.
 func (c *InboundCall) Reject(code int, reason string) error {
-	select {
-	case <-c.final:
+	a := c.pending()
+	if a == nil {
 		return ErrAlreadyFinal
-	default:
 	}
-	c.rejecting.Store(true)
-	res, err := c.response(code, reason, nil)
+	a.rejecting.Store(true)
+	res, err := c.response(a, code, reason, nil)
 	if err == nil {
-		err = c.tx.Respond(res)
+		err = a.tx.Respond(res)
 	}
-	c.finished()
+	c.finished(a)
 	c.markFinal(code)
+	c.answerDone()
 	if err != nil {
 		return c.txError(fmt.Sprintf("%d %s", code, reason), err)
 	}
@@ -462,11 +485,11 @@ func (c *InboundCall) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 		c.mu.Unlock()
 		return
 	}
-	if cseq.SeqNo == c.inviteSeq {
+	if a := c.ans; a != nil && cseq.SeqNo == c.inviteSeq {
 		select {
-		case <-c.acked:
+		case <-a.acked:
 		default:
-			close(c.acked)
+			close(a.acked)
 		}
 	}
 	c.mu.Unlock()

@@ -391,8 +391,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	call.Agent = agent
 	// RFC 3261 section 9.2: a CANCEL ends the wait for the answer; so
 	// does a transaction that dies first (a transport failure).
-	if !tx.OnCancel(func(*sip.Request) { call.transactionGone() }) ||
-		!tx.OnTerminate(func(string, error) { call.transactionGone() }) {
+	a := call.ans
+	if !tx.OnCancel(func(*sip.Request) { a.gone() }) ||
+		!tx.OnTerminate(func(string, error) { a.gone() }) {
 		s.mu.Unlock()
 		return // the transaction ended before it reached us
 	}
@@ -403,7 +404,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	defer s.wg.Done()
 	// RFC 3261 section 17.2.1: 100 Trying at once stops the caller's INVITE
 	// retransmissions.
-	if res, err := call.response(100, "Trying", nil); err == nil && tx.Respond(res) == nil {
+	if res, err := call.response(a, 100, "Trying", nil); err == nil && tx.Respond(res) == nil {
 		s.stats.countResponse(100)
 	}
 	s.log.Info("call arrived", "call_id", callID, "transport", req.Transport(), "codec", offer.PayloadType)
@@ -413,14 +414,14 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// until the call flow has sent its final response or the caller
 	// cancelled.
 	select {
-	case <-call.final:
-	case <-call.txGone:
+	case <-a.final:
+	case <-a.txGone:
 		// The dialog also ends when our own error response completes;
 		// only otherwise did the caller cancel (or the transport fail).
-		if !call.rejecting.Load() {
+		if !a.rejecting.Load() {
 			call.remoteEnded(EndCancel)
 		}
-		<-call.final
+		<-a.final
 	}
 }
 

@@ -218,7 +218,7 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 	// Answered, the call keeps no INVITE transaction (RFC 6026's Accepted
 	// state is the server's, accepted.go), yet a late retransmission of
 	// the INVITE is absorbed: no second call (482) and no response.
-	if c.tx != nil || c.invite != nil {
+	if c.ans != nil {
 		t.Error("the answered call still holds its INVITE transaction")
 	}
 	if _, err := caller.WriteToUDP([]byte(invite), srv); err != nil {
