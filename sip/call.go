@@ -382,29 +382,33 @@ func (c *InboundCall) Answer(ctx context.Context, mediaPort int) error {
 var errNoAck = errors.New("no ACK")
 
 // awaitAck retransmits our 2xx until the caller's ACK (RFC 3261 section
-// 13.3.1.4: from T1, doubling up to T2, for 64*T1; RFC 6026 leaves this
-// to the transaction user). The INVITE transaction has ended at the 2xx
-// (accepted.go): the retransmissions go straight to the transport.
+// 13.3.1.4: from T1, doubling up to T2, for 64*T1 (Config.AckWait); RFC
+// 6026 leaves this to the transaction user). The INVITE transaction has
+// ended at the 2xx (accepted.go): the retransmissions go straight to the
+// transport. One timer serves both the retransmissions and the limit: a
+// stopped timer stays in the runtime's timer heap until its time comes,
+// and a 32 s one per call would be kept that long for nothing.
 func (c *InboundCall) awaitAck(a *answering, res *sip.Response) error {
+	deadline := time.Now().Add(c.srv.cfg.AckWait)
 	interval := sip.T1
 	t := time.NewTimer(interval)
 	defer t.Stop()
-	deadline := time.NewTimer(64 * sip.T1)
-	defer deadline.Stop()
 	for {
 		select {
 		case <-a.acked:
 			return nil
 		case <-c.done:
 			return nil
-		case <-deadline.C:
-			return errNoAck
-		case <-t.C:
+		case now := <-t.C:
+			left := deadline.Sub(now)
+			if left <= 0 {
+				return errNoAck
+			}
 			if err := c.srv.srv.WriteResponse(res); err != nil {
 				return err
 			}
 			interval = min(2*interval, sip.T2)
-			t.Reset(interval)
+			t.Reset(min(interval, left))
 		}
 	}
 }

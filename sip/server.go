@@ -38,6 +38,10 @@ type Config struct {
 	// RetryAfter is the Retry-After of the 503 an Admit refusal gets;
 	// zero means 5 s.
 	RetryAfter time.Duration
+	// AckWait is how long a 2xx is retransmitted waiting for its ACK
+	// before the call is given up (RFC 3261 section 13.3.1.4); 0 is
+	// 64*T1.
+	AckWait time.Duration
 }
 
 var setSipgoLogger sync.Once
@@ -103,6 +107,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "hotline"
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 64 * sip.T1
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -3,6 +3,7 @@ package sip
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -252,6 +253,70 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 		t.Fatalf("Hangup: %v", err)
 	}
 	c.Release()
+}
+
+// RFC 3261 section 13.3.1.4: a 2xx that no ACK follows is retransmitted
+// until the wait is over (64*T1, shortened here), then the call flow
+// learns the caller never confirmed the answer, so it can end the call.
+func TestA2xxWithoutAckEndsTheWaitAtItsLimit(t *testing.T) {
+	const wait = 2 * time.Second
+	answered := make(chan error, 1)
+	s, err := NewServer(Config{Listen: "127.0.0.1:0", AckWait: wait, OnInvite: func(c *InboundCall) {
+		c.Ring()
+		answered <- c.Answer(context.Background(), 31000)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, ln, err := s.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Serve(ctx, pc, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; s.Close() })
+
+	caller, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close()
+	srv := pc.LocalAddr().(*net.UDPAddr)
+	me := caller.LocalAddr().String()
+	invite := "INVITE sip:100@" + srv.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bK-na1\r\n" +
+		"From: <sip:13800138000@127.0.0.1>;tag=phone-tag\r\nTo: <sip:100@127.0.0.1>\r\n" +
+		"Call-ID: na-call\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:13800138000@" + me + ">\r\n" +
+		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(pcmuOffer)) + "\r\n\r\n" + pcmuOffer
+	if _, err := caller.WriteToUDP([]byte(invite), srv); err != nil {
+		t.Fatal(err)
+	}
+	oks := 0
+	buf := make([]byte, 4096)
+	for end := time.Now().Add(2*wait + time.Second); time.Now().Before(end); {
+		caller.SetReadDeadline(time.Now().Add(wait + time.Second))
+		n, _, err := caller.ReadFromUDP(buf)
+		if err != nil {
+			break
+		}
+		if strings.HasPrefix(string(buf[:n]), "SIP/2.0 200 ") {
+			oks++
+		}
+	}
+	select {
+	case err := <-answered:
+		if !errors.Is(err, ErrCallEnded) {
+			t.Errorf("Answer without an ACK returned %v, want ErrCallEnded", err)
+		}
+	default:
+		t.Fatal("Answer still waits for an ACK after its limit")
+	}
+	// The first 200 OK, then T1, 2*T1 (1.5 s in all) and no more: the
+	// next was due at 3.5 s, past the 2 s limit.
+	if oks != 3 {
+		t.Errorf("the 2xx went out %d times in %v, want 3", oks, wait)
+	}
 }
 
 // RFC 3261 section 13.3.1.4: our 2xx goes out again, T1 after the first
