@@ -12,7 +12,14 @@ import (
 // phone is a second Server standing in for an agent's softphone.
 func phone(t *testing.T, onInvite func(*InboundCall)) (netip.AddrPort, *Server) {
 	t.Helper()
-	s, err := NewServer(Config{Listen: "127.0.0.1:0", OnInvite: onInvite})
+	return serving(t, Config{OnInvite: onInvite})
+}
+
+// serving runs a Server with cfg on a loopback port until the test ends.
+func serving(t *testing.T, cfg Config) (netip.AddrPort, *Server) {
+	t.Helper()
+	cfg.Listen = "127.0.0.1:0"
+	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,19 +19,8 @@ import (
 // 486 by a trivial handler so only the SIP layer is under test.
 func startTestServer(t *testing.T) (*Server, *net.UDPConn) {
 	t.Helper()
-	s, err := NewServer(Config{Listen: "127.0.0.1:0", OnInvite: func(c *InboundCall) { c.Reject(486, "Busy Here"); c.Release() }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, ln, err := s.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Serve(ctx, pc, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; s.Close() })
-	conn, err := net.DialUDP("udp", nil, pc.LocalAddr().(*net.UDPAddr))
+	addr, s := serving(t, Config{OnInvite: func(c *InboundCall) { c.Reject(486, "Busy Here"); c.Release() }})
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,43 +244,39 @@ func TestAnsweredCallsResponsesAndByeFollowTheDialog(t *testing.T) {
 	c.Release()
 }
 
+// inviteFromRawCaller plays a caller's phone over a UDP socket of its
+// own: it sends the server at srv an INVITE for callID with a PCMU offer
+// and returns the socket and its address (the INVITE's Via and Contact).
+func inviteFromRawCaller(t *testing.T, srv netip.AddrPort, callID string) (*net.UDPConn, string) {
+	t.Helper()
+	caller, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { caller.Close() })
+	me := caller.LocalAddr().String()
+	invite := "INVITE sip:100@" + srv.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bK-" + callID + "\r\n" +
+		"From: <sip:13800138000@127.0.0.1>;tag=phone-tag\r\nTo: <sip:100@127.0.0.1>\r\n" +
+		"Call-ID: " + callID + "\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:13800138000@" + me + ">\r\n" +
+		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(pcmuOffer)) + "\r\n\r\n" + pcmuOffer
+	if _, err := caller.WriteToUDP([]byte(invite), net.UDPAddrFromAddrPort(srv)); err != nil {
+		t.Fatal(err)
+	}
+	return caller, me
+}
+
 // RFC 3261 section 13.3.1.4: a 2xx that no ACK follows is retransmitted
 // until the wait is over (64*T1, shortened here), then the call flow
 // learns the caller never confirmed the answer, so it can end the call.
 func TestA2xxWithoutAckEndsTheWaitAtItsLimit(t *testing.T) {
 	const wait = 2 * time.Second
 	answered := make(chan error, 1)
-	s, err := NewServer(Config{Listen: "127.0.0.1:0", AckWait: wait, OnInvite: func(c *InboundCall) {
+	addr, _ := serving(t, Config{AckWait: wait, OnInvite: func(c *InboundCall) {
 		c.Ring()
 		answered <- c.Answer(context.Background(), 31000)
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, ln, err := s.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Serve(ctx, pc, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; s.Close() })
-
-	caller, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer caller.Close()
-	srv := pc.LocalAddr().(*net.UDPAddr)
-	me := caller.LocalAddr().String()
-	invite := "INVITE sip:100@" + srv.String() + " SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bK-na1\r\n" +
-		"From: <sip:13800138000@127.0.0.1>;tag=phone-tag\r\nTo: <sip:100@127.0.0.1>\r\n" +
-		"Call-ID: na-call\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:13800138000@" + me + ">\r\n" +
-		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(pcmuOffer)) + "\r\n\r\n" + pcmuOffer
-	if _, err := caller.WriteToUDP([]byte(invite), srv); err != nil {
-		t.Fatal(err)
-	}
+	caller, _ := inviteFromRawCaller(t, addr, "na-call")
 	oks := 0
 	buf := make([]byte, 4096)
 	for end := time.Now().Add(2*wait + time.Second); time.Now().Before(end); {
@@ -324,22 +309,9 @@ func TestA2xxWithoutAckEndsTheWaitAtItsLimit(t *testing.T) {
 // INVITE transaction ended at the 2xx (accepted.go), the call itself
 // retransmits.
 func TestThe2xxIsRetransmittedUntilTheAck(t *testing.T) {
-	caller, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer caller.Close()
 	addr, answered := answeringServer(t)
 	srv := net.UDPAddrFromAddrPort(addr)
-	me := caller.LocalAddr().String()
-	invite := "INVITE sip:100@" + srv.String() + " SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP " + me + ";branch=z9hG4bK-rt1\r\n" +
-		"From: <sip:13800138000@127.0.0.1>;tag=phone-tag\r\nTo: <sip:100@127.0.0.1>\r\n" +
-		"Call-ID: rt-call\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContact: <sip:13800138000@" + me + ">\r\n" +
-		"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(pcmuOffer)) + "\r\n\r\n" + pcmuOffer
-	if _, err := caller.WriteToUDP([]byte(invite), srv); err != nil {
-		t.Fatal(err)
-	}
+	caller, me := inviteFromRawCaller(t, addr, "rt-call")
 	// okAt is when each 200 OK arrived.
 	var okAt []time.Time
 	var ok200 string
