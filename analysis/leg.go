@@ -56,55 +56,33 @@ const fullScale = 32768.0 * 32768.0
 // that carried none. It is not safe for concurrent use: the media engine
 // calls it from the one goroutine that handles the leg's frames.
 type LegAnalyser struct {
+	// The fields come in two runs, eight-byte ones first and then the
+	// sample windows with the narrow counters and flags, so that no field
+	// is padded out to a word: the analyser then fits the 896-byte size
+	// class, and a hotline holds two per bridged call, thousands at once.
+	// Each counter's comment gives the bound its type relies on.
+
 	cfg legConfig
 
 	// 300–2500 Hz band-pass (filter.go).
 	bp bandState
 
-	// Decimated band-passed samples for the voicing check: lagMax samples
-	// of history, then the current frame. They are int16 at decScale,
-	// which cannot overflow and resolves finer than G.711 (filter.go):
-	// this window and peakWin are the bulk of a leg's memory, and a
-	// hotline holds thousands of legs.
-	dec  [decWindow]int16
-	nDec int // valid samples of the current frame in dec[lagMax:]
-
 	// Noise floor (minimum statistics).
 	blockMins [floorBlocks]float64
 	blockMin  float64
-	blockFill int
-	blockIdx  int
 	floor     float64
 	level     float64 // band level of the last frame, dBFS
-	started   bool
 
 	// Intensity envelope and nucleus picking, in 10 ms steps.
-	sub         [envSteps]float64 // the last step powers, for smoothing
-	subSum      float64           // their sum
-	subIdx      int               // next slot of sub
-	step        int64             // index of the next 10 ms step
-	rising      bool              // looking for a peak (true) or a dip (false)
-	extreme     float64           // highest level since the last dip, or lowest since the last peak
-	extremeAt   int64             // step of the extreme
-	extremeOK   bool              // the peak is above the activity threshold and not known to be unvoiced
-	lastNucleus int64             // step of the last counted nucleus
-	voiced      int8              // voicing of the current frame: 0 unknown, 1 yes, -1 no
-
-	// Voicing of the frame that holds the extreme, decided only when the
-	// extreme is confirmed as a peak: most new extremes are overtaken by
-	// a higher one within a frame or two, and the autocorrelation is the
-	// dearest step of the analysis. extremeFrame is the frame count when
-	// the extreme was set; peakWin keeps that frame's voicing window once
-	// the frame is over, peakN its decimated sample count.
-	extremeVoiced int8 // 0 unknown, 1 yes, -1 no
-	extremeFrame  int64
-	peakN         int
-	peakWin       [decWindow]int16
+	sub          [envSteps]float64 // the last step powers, for smoothing
+	subSum       float64           // their sum
+	step         int64             // index of the next 10 ms step
+	extreme      float64           // highest level since the last dip, or lowest since the last peak
+	extremeAt    int64             // step of the extreme
+	lastNucleus  int64             // step of the last counted nucleus
+	extremeFrame int64             // frame count when the extreme was set (see peakWin)
 
 	// Voice activity with hysteresis.
-	talking  bool
-	run      int   // consecutive active frames while not talking
-	quiet    int   // consecutive inactive frames while talking (hangover)
 	sinceEnd int64 // frames since the last talk frame, while not talking
 	flipAt   int64 // frame count when Talking last changed
 	count    int64 // frames seen
@@ -114,6 +92,41 @@ type LegAnalyser struct {
 	hist, nuc uint64
 
 	tally legTally
+
+	// Decimated band-passed samples for the voicing check: lagMax samples
+	// of history, then the current frame. They are int16 at decScale,
+	// which cannot overflow and resolves finer than G.711 (filter.go):
+	// this window and peakWin are the bulk of a leg's memory, and a
+	// hotline holds thousands of legs.
+	dec [decWindow]int16
+
+	// Voicing of the frame that holds the extreme, decided only when the
+	// extreme is confirmed as a peak: most new extremes are overtaken by
+	// a higher one within a frame or two, and the autocorrelation is the
+	// dearest step of the analysis. peakWin keeps the voicing window of
+	// frame extremeFrame once that frame is over, peakN its decimated
+	// sample count.
+	peakWin [decWindow]int16
+
+	// Both are at most decFrame (80); int16 rather than int8 because
+	// lagMax plus either, an index into the windows up to decWindow
+	// (137), is computed in their type.
+	nDec  int16 // valid samples of the current frame in dec[lagMax:]
+	peakN int16
+
+	blockFill int8 // at most floorBlockFrames (25)
+	blockIdx  int8 // below floorBlocks (6)
+	subIdx    int8 // next slot of sub, below envSteps (3)
+	run       int8 // consecutive active frames while not talking; at most cfg.onset
+	quiet     int8 // consecutive inactive frames while talking (hangover); at most cfg.hangover
+
+	voiced        int8 // voicing of the current frame: 0 unknown, 1 yes, -1 no
+	extremeVoiced int8 // voicing of the extreme's frame: 0 unknown, 1 yes, -1 no
+
+	started   bool // the floor has its first level
+	rising    bool // looking for a peak (true) or a dip (false)
+	extremeOK bool // the peak is above the activity threshold and not known to be unvoiced
+	talking   bool
 }
 
 // legTally is the settled accounting of a leg.
@@ -207,7 +220,7 @@ func (l *LegAnalyser) Frame(pcm []int16) {
 	default:
 		p0, p1 = l.bp.bandPassSamples(pcm, half, l.dec[lagMax:])
 	}
-	l.nDec = n / 2
+	l.nDec = int16(n / 2)
 
 	// The band-pass sums are of its output divided by bpGain.
 	p0 *= bpGain * bpGain / (float64(half) * fullScale)
@@ -229,7 +242,7 @@ func (l *LegAnalyser) Frame(pcm []int16) {
 	// A candidate extreme in this frame needs this frame's window if it
 	// is confirmed later.
 	if l.extremeOK && l.extremeVoiced == 0 && l.extremeFrame == l.count {
-		l.peakN = copy(l.peakWin[:], l.dec[:lagMax+l.nDec]) - lagMax
+		l.peakN = int16(copy(l.peakWin[:], l.dec[:lagMax+l.nDec]) - lagMax)
 	}
 
 	// Keep the last lagMax decimated samples as history for the next frame.
@@ -436,10 +449,10 @@ func (l *LegAnalyser) extremeIsVoiced() bool {
 	if l.extremeVoiced != 0 {
 		return l.extremeVoiced > 0
 	}
-	win, n := l.peakWin[:lagMax+l.peakN], l.peakN
+	win, n := l.peakWin[:lagMax+l.peakN], int(l.peakN)
 	current := l.extremeFrame == l.count
 	if current {
-		win, n = l.dec[:lagMax+l.nDec], l.nDec
+		win, n = l.dec[:lagMax+l.nDec], int(l.nDec)
 	}
 	l.extremeVoiced = -1
 	if periodic(win, n, l.cfg.voicing) {

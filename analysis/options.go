@@ -31,15 +31,24 @@ const EnglishSyllablesPerWord = 1.4
 // physical meaning; the defaults were chosen from phonetics and checked on
 // the labelled speech in bench/README.md, not fitted to it.
 type legConfig struct {
-	onset         int     // frames of activity before talk is confirmed
-	hangover      int     // frames of inactivity before talk ends
 	margin        float64 // dB above the noise floor for an active frame
 	minLevel      float64 // dBFS below which a frame is never active
 	dip           float64 // dB a nucleus must stand above its neighbouring dips
-	nucleusGap    int     // minimum distance of nuclei, in 10 ms steps
 	voicing       float64 // normalised autocorrelation a nucleus needs
 	minPaceFrames int     // talk frames needed before a pace is reported
+
+	// The options bound these to SettleLag frames or 50 steps, so a byte
+	// holds each and the config takes six words instead of eight: it is
+	// part of every LegAnalyser.
+	onset      int8 // frames of activity before talk is confirmed
+	hangover   int8 // frames of inactivity before talk ends
+	nucleusGap int8 // minimum distance of nuclei, in 10 ms steps
 }
+
+// The frame counts above and the LegAnalyser counters that run up to
+// them stop at SettleLag, which the 64-frame label history already keeps
+// small; this fails to compile if it ever outgrows an int8.
+const _ = int8(SettleLag)
 
 func defaultLegConfig() legConfig {
 	return legConfig{
@@ -74,7 +83,7 @@ func WithOnset(d time.Duration) Option {
 		if n < 1 || n > SettleLag/2 {
 			return fmt.Errorf("%w: onset %v not in 20ms..500ms", ErrInvalidOption, d)
 		}
-		c.onset = n
+		c.onset = int8(n)
 		return nil
 	}
 }
@@ -88,7 +97,7 @@ func WithHangover(d time.Duration) Option {
 		if n < 1 || n > SettleLag {
 			return fmt.Errorf("%w: hangover %v not in 20ms..%v", ErrInvalidOption, d, SettleLag*FrameDuration)
 		}
-		c.hangover = n
+		c.hangover = int8(n)
 		return nil
 	}
 }
@@ -138,7 +147,7 @@ func WithNucleusGap(d time.Duration) Option {
 		if n < 3 || n > 50 {
 			return fmt.Errorf("%w: nucleus gap %v not in 30ms..500ms", ErrInvalidOption, d)
 		}
-		c.nucleusGap = n
+		c.nucleusGap = int8(n)
 		return nil
 	}
 }
