@@ -165,17 +165,31 @@ func NewServer(cfg Config) (*Server, error) {
 
 	srv.OnInvite(s.onInvite)
 	srv.OnAck(s.onAck)
-	srv.OnBye(s.onBye)
+	srv.OnBye(releasing(s.onBye))
 	srv.OnCancel(s.onCancel)
-	srv.OnOptions(s.onOptions)
+	srv.OnOptions(releasing(s.onOptions))
 	srv.OnUpdate(s.onUpdate)
 	srv.OnInfo(s.onInfo)
 	srv.OnRefer(s.onRefer)
 	srv.OnNoRoute(s.onNoRoute)
 	if cfg.Registrar != nil {
-		srv.OnRegister(cfg.Registrar.HandleRegister)
+		srv.OnRegister(releasing(cfg.Registrar.HandleRegister))
 	}
 	return s, nil
+}
+
+// releasing runs a handler that is done with its request when it
+// returns, then empties the request (emptyMessage). sipgo keeps a
+// non-INVITE server transaction for Timer J (64*T1, 32 s on UDP, RFC 3261
+// section 17.2.2) to answer retransmissions with its last response, and
+// the request with it, which it does not read again: a shift of agents
+// registering at once, or calls ending at 100 a second, would hold
+// thousands of REGISTERs or BYEs, headers and all, for those 32 s.
+func releasing(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		h(req, tx)
+		emptyMessage(req)
+	}
 }
 
 // Stats returns the server's live counters.
