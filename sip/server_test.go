@@ -436,3 +436,25 @@ func TestAnsweredCallOverTCPEndsWithHotlinesByeOverTCP(t *testing.T) {
 	}
 	c.Release()
 }
+
+// A REGISTER, BYE or OPTIONS is whole while its handler runs and empty
+// afterwards: the transaction sipgo keeps for Timer J (32 s) then holds
+// the response it may have to repeat, not the request.
+func TestAHandledRequestIsEmptiedForItsTransaction(t *testing.T) {
+	msg := "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-r1\r\n" +
+		"From: <sip:1001@127.0.0.1>;tag=a\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\n" +
+		"Contact: <sip:1001@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n"
+	parsed, err := sip.NewParser().ParseSIP([]byte(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := parsed.(*sip.Request)
+	seen := 0
+	releasing(func(r *sip.Request, _ sip.ServerTransaction) { seen = len(r.Headers()) })(req, nil)
+	if seen != 7 {
+		t.Errorf("the handler saw %d headers, want all 7", seen)
+	}
+	if n := len(req.Headers()); n != 0 || req.Body() != nil {
+		t.Errorf("the handled request still holds %d headers", n)
+	}
+}
