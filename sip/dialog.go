@@ -224,12 +224,11 @@ func (d *dialog) bye(ctx context.Context, c *sipgo.Client, contact *sip.ContactH
 }
 
 // emptyMessage removes the headers and body of a message that a sipgo
-// transaction keeps after it has no more use for them: our INVITE to an
-// agent's phone that refused it or was cancelled, which the transaction
-// keeps for Timer D (32 s, RFC 3261 section 17.1.1.2) to absorb
-// retransmitted final responses, matching by the key it computed at the
-// start. A queue offering a call to agents who do not answer cancels an
-// INVITE each time. What stays is the method.
+// transaction keeps after it has no more use for them, matching by the
+// key it computed at the start: our INVITE to an agent's phone that
+// refused it or was cancelled, kept for Timer D (32 s, RFC 3261 section
+// 17.1.1.2) to absorb retransmitted final responses; a handled REGISTER,
+// BYE or OPTIONS, kept for Timer J (releasing). What stays is the method.
 func emptyMessage(m interface {
 	SetBody([]byte)
 	Headers() []sip.Header
