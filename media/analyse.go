@@ -114,8 +114,8 @@ func (s *Session) Analyse(leg *analysis.LegAnalyser) {
 	s.an.empty = 0
 	// Frames decoded for a previous analyser must not reach this one.
 	s.ring.attachAnalysis(s.analysisGen.Add(1), leg != nil)
-	s.analysing.Store(leg != nil)
-	s.analysisOn.Store(leg != nil || s.an.conv != nil)
+	s.setFlag(flagAnalysing, leg != nil)
+	s.setFlag(flagAnalysisOn, leg != nil || s.an.conv != nil)
 	l.mu.Unlock()
 }
 
@@ -142,7 +142,7 @@ func (s *Session) Analyse(leg *analysis.LegAnalyser) {
 func (s *Session) Converse(conv *analysis.Conversation) {
 	l := s.lockAnalysis()
 	s.an.conv = conv
-	s.analysisOn.Store(s.an.leg != nil || conv != nil)
+	s.setFlag(flagAnalysisOn, s.an.leg != nil || conv != nil)
 	l.mu.Unlock()
 }
 

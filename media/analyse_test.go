@@ -399,6 +399,7 @@ type slotRig struct {
 	ts      uint32
 	now     int64
 	payload []byte
+	pkt     rtp.Packet // the receive path's, as a reader's
 }
 
 func newSlotRig(t testing.TB) *slotRig {
@@ -438,7 +439,7 @@ func (r *slotRig) receive(kind byte) {
 		pkt.PayloadType, pkt.Payload = 101, []byte{1, 10, 0, 160}
 	}
 	b, _ := pkt.Marshal()
-	r.s.handlePacket(b, src, r.now)
+	r.s.handlePacket(b, src, r.now, &r.pkt)
 	r.seq++
 	if kind != 'e' && kind != 'x' {
 		r.ts += uint32(len(pkt.Payload))
@@ -746,12 +747,12 @@ func TestAnalysedSlotAllocatesNothing(t *testing.T) {
 	r.s.Analyse(leg)
 	r.s.Converse(analysis.NewConversation(leg, nil, analysis.WithDeadAirThreshold(time.Second)))
 	audio, _ := (&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: r.payload}).Marshal()
-	r.s.handlePacket(audio, r.src, 0)
+	r.s.handlePacket(audio, r.src, 0, &r.pkt)
 	due := int64(0)
 	for name, receive := range map[string]bool{"audio": true, "silence": false} {
 		if a := testing.AllocsPerRun(1000, func() {
 			if receive {
-				r.s.handlePacket(audio, r.src, due)
+				r.s.handlePacket(audio, r.src, due, &r.pkt)
 			}
 			r.p.sendFrame(r.s, due)
 			due += frameNanos
@@ -809,7 +810,7 @@ func BenchmarkAnalysedSlot(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if c.receive {
-					r.s.handlePacket(pkts[i%len(pkts)], r.src, r.now)
+					r.s.handlePacket(pkts[i%len(pkts)], r.src, r.now, &r.pkt)
 				}
 				r.p.sendFrame(r.s, r.now)
 				r.now += frameNanos

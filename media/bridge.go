@@ -120,13 +120,13 @@ func (e *Engine) Bridge(a, b *Session) (*Bridge, error) {
 	switch {
 	case a.closed || b.closed:
 		err = fmt.Errorf("media: bridge calls %s and %s: %w", a.callID, b.callID, ErrClosed)
-	case a.bridge != nil:
+	case a.in != nil:
 		err = fmt.Errorf("media: call %s is already bridged: %w", a.callID, ErrBusy)
-	case b.bridge != nil:
+	case b.in != nil:
 		err = fmt.Errorf("media: call %s is already bridged: %w", b.callID, ErrBusy)
 	default:
-		a.bridge, a.in, a.lastRelayed = br, br.ba, false
-		b.bridge, b.in, b.lastRelayed = br, br.ab, false
+		a.in, a.lastRelayed = br.ba, false
+		b.in, b.lastRelayed = br.ab, false
 		a.ring.attachRelay(br.ab)
 		b.ring.attachRelay(br.ba)
 		a.out.Store(br.ab)
@@ -152,8 +152,8 @@ func (br *Bridge) Close() {
 		for _, d := range [2]*bridgeDir{br.ab, br.ba} {
 			s := d.from
 			s.mu.Lock()
-			if s.bridge == br {
-				s.bridge, s.in, s.lastRelayed = nil, nil, false
+			if s.in != nil && s.in.br == br {
+				s.in, s.lastRelayed = nil, false
 				s.out.Store(nil)
 			}
 			s.ring.detachRelay(d)
@@ -316,7 +316,7 @@ func (d *bridgeDir) pushEvent(payload []byte, ts uint32, marker bool) {
 		d.evN++
 	}
 	d.mu.Unlock()
-	d.to.evPending.Store(true)
+	d.to.setFlag(flagEvPending, true)
 	if pc := d.to.pc; pc != nil {
 		pc.eventsPending.Store(true) // after the session's flag: see pacer.tick
 	}

@@ -637,6 +637,7 @@ type relayRig struct {
 	p    *pacer
 	e    *Engine
 	src  netip.AddrPort
+	pkt  rtp.Packet // A's receive path's, as a reader's
 }
 
 func newRelayRig(tb testing.TB, snd sender, callerPT, agentPT uint8) *relayRig {
@@ -675,7 +676,7 @@ var relayCases = []struct {
 // into A's receive path, then B's pacer slot.
 func (r *relayRig) relayFrame(pkts [][]byte) {
 	for _, pkt := range pkts {
-		r.a.handlePacket(pkt, r.src, 0)
+		r.a.handlePacket(pkt, r.src, 0, &r.pkt)
 	}
 	r.p.sendFrame(r.b, 0)
 }
@@ -707,10 +708,10 @@ func TestRelayingAFrameAllocatesNothing(t *testing.T) {
 	t.Run("telephone-event", func(t *testing.T) {
 		r := newRelayRig(t, &nullSender{}, PayloadPCMU, PayloadPCMU)
 		ev := rtpBytes(t, 101, 0, []byte{5, 10, 0, 160})
-		r.a.handlePacket(ev, r.src, 0)
+		r.a.handlePacket(ev, r.src, 0, &r.pkt)
 		r.p.sendEvents(r.b)
 		if a := testing.AllocsPerRun(1000, func() {
-			r.a.handlePacket(ev, r.src, 0)
+			r.a.handlePacket(ev, r.src, 0, &r.pkt)
 			r.p.sendEvents(r.b)
 		}); a != 0 {
 			t.Errorf("%v allocations per relayed event packet", a)
@@ -772,7 +773,7 @@ func FuzzBridgedHandlePacket(f *testing.F) {
 	r := newRelayRig(f, rec, PayloadPCMU, PayloadPCMA)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rec.pkts = rec.pkts[:0]
-		r.a.handlePacket(b, r.src, 0)
+		r.a.handlePacket(b, r.src, 0, &r.pkt)
 		r.p.sendEvents(r.b)
 		r.p.sendFrame(r.b, 0)
 		d := r.a.out.Load()

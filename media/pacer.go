@@ -77,8 +77,9 @@ type pacer struct {
 	// due, so the scan reads this array instead of thousands of
 	// sessions' cache lines.
 	list []pacedSession
-	// eventsPending says some session's evPending may be set, so a tick
-	// looks for telephone-events to send only when a bridge queued some.
+	// eventsPending says some session may have flagEvPending set, so a
+	// tick looks for telephone-events to send only when a bridge queued
+	// some.
 	eventsPending  atomic.Bool
 	buf            [packetSize]byte
 	pcm            [FrameSize]int16 // a received frame on its way to a leg analyser
@@ -207,14 +208,14 @@ func (p *pacer) work(now int64) {
 		// A closed session leaves the list at its next slot; until then
 		// sendFrame finds it closed and sends nothing.
 		s := e.s
-		if s.closing.Load() {
+		if s.flag(flagClosing) {
 			last := len(p.list) - 1
 			p.list[i] = p.list[last]
 			p.list[last] = pacedSession{}
 			p.list = p.list[:last]
 			continue
 		}
-		if events && s.evPending.Load() {
+		if events && s.flag(flagEvPending) {
 			p.sendEvents(s)
 		}
 		if e.due <= now {
@@ -299,7 +300,7 @@ func (p *pacer) service(s *Session, now int64) {
 		// The skipped slots still passed for the analysers: dead air and
 		// silence are measured in slots, so they must not shrink when the
 		// pacer is overloaded.
-		if s.analysisOn.Load() {
+		if s.flag(flagAnalysisOn) {
 			playing := s.playing()
 			for range n {
 				p.analyse(s, playing)
@@ -364,7 +365,7 @@ func (p *pacer) sendFrame(s *Session, due int64) (ended bool) {
 		fillSilence(payload, s.silence)
 	}
 	s.lastRelayed = relay != nil
-	dst := s.destination()
+	dst := s.dest
 	hdr := rtp.Header{Version: 2, PayloadType: s.pt, SequenceNumber: s.seq,
 		Timestamp: s.ts, SSRC: s.ssrc, Marker: s.marker}
 	// Cannot fail: the header has no CSRC or extension, so it is exactly
@@ -397,7 +398,7 @@ func (p *pacer) sendFrame(s *Session, due int64) (ended bool) {
 	if finished != nil {
 		finished.end(nil)
 	}
-	if s.analysisOn.Load() {
+	if s.flag(flagAnalysisOn) {
 		p.analyse(s, playing)
 	}
 	return ended
@@ -411,7 +412,7 @@ func (p *pacer) sendFrame(s *Session, due int64) (ended bool) {
 // re-sent, so each source event maps to one timestamp of ours and a new
 // press gets a new one. End packets go out as many times as they came in.
 func (p *pacer) sendEvents(s *Session) {
-	s.evPending.Store(false) // before draining: a packet queued meanwhile re-flags
+	s.setFlag(flagEvPending, false) // before draining: a packet queued meanwhile re-flags
 	s.mu.Lock()
 	d := s.in
 	if s.closed || d == nil {
@@ -419,7 +420,7 @@ func (p *pacer) sendEvents(s *Session) {
 		return
 	}
 	dtmfPT := uint8(s.rxConfig.Load() >> 8)
-	dst := s.destination()
+	dst := s.dest
 	hdr := rtp.Header{Version: 2, SSRC: s.ssrc}
 	d.mu.Lock()
 	for ; d.evN > 0; d.evN-- {
@@ -459,7 +460,7 @@ func (p *pacer) checkInactivity(now int64) {
 	}
 	for _, e := range p.list {
 		s := e.s
-		if s.inactiveFired || s.quietAllowed.Load() {
+		if s.inactiveFired || s.flag(flagQuietAllowed) {
 			continue
 		}
 		last := max(s.lastRecv.Load(), s.startedAt)

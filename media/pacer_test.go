@@ -148,7 +148,7 @@ func TestPacerDropsClosedSessions(t *testing.T) {
 	s := offlineSession(e, false)
 	p.join(s)
 	p.tick(0)
-	s.closing.Store(true)
+	s.setFlag(flagClosing, true)
 	s.closed = true
 	p.tick(int64(time.Second))
 	if len(p.list) != 0 || p.sent.Load() != 1 {
@@ -178,8 +178,9 @@ func TestReceivingAPacketAllocatesNothing(t *testing.T) {
 	audio, _ := (&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: make([]byte, FrameSize)}).Marshal()
 	event, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101}, Payload: []byte{1, 10, 0, 160}}).Marshal()
 	src := netip.AddrPortFrom(loopback, 4000)
+	var pkt rtp.Packet
 	for name, b := range map[string][]byte{"audio": audio, "event": event, "garbage": {0x40, 1, 2}} {
-		if a := testing.AllocsPerRun(1000, func() { s.handlePacket(b, src, e.now()) }); a != 0 {
+		if a := testing.AllocsPerRun(1000, func() { s.handlePacket(b, src, e.now(), &pkt) }); a != 0 {
 			t.Errorf("%s: %v allocations per packet", name, a)
 		}
 	}
@@ -220,6 +221,7 @@ func BenchmarkHandlePacket(b *testing.B) {
 	audio, _ := (&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: make([]byte, FrameSize)}).Marshal()
 	event, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 101}, Payload: []byte{1, 10, 0, 160}}).Marshal()
 	src := netip.AddrPortFrom(loopback, 4000)
+	var pkt rtp.Packet
 	for _, c := range []struct {
 		name string
 		pkt  []byte
@@ -227,7 +229,7 @@ func BenchmarkHandlePacket(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				s.handlePacket(c.pkt, src, e.now())
+				s.handlePacket(c.pkt, src, e.now(), &pkt)
 			}
 		})
 	}

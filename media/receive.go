@@ -23,45 +23,56 @@ const (
 
 // rxState is owned by the receive goroutine.
 type rxState struct {
-	latched         netip.AddrPort // mirror of Session.latched
+	// latched is the caller's RTP source, which the receive path compares
+	// every packet with and so keeps rather than read Session.dest under
+	// the session lock.
+	latched         netip.AddrPort
 	lastFromLatched int64
 	candidate       netip.AddrPort
-	candidateCount  int
-	pkt             rtp.Packet // reused for every packet
-	gen             uint32     // configGen the latch belongs to
-	eventTS         uint32     // RTP timestamp of the last telephone-event
+	gen             uint32 // configGen the latch belongs to
+	eventTS         uint32 // RTP timestamp of the last telephone-event
 	// ssrc is the last SSRC heard from the latched source, mirrored into
 	// the shared socket's table (TransportShared only).
 	ssrc uint32
-	// The bools come last, where they share the word that ssrc leaves
-	// (see TestASessionFitsThe2048ByteSizeClass).
+	// The byte-sized fields come last, where they share the word that
+	// ssrc leaves (see TestASessionFitsThe1792ByteSizeClass).
 	haveEvent bool
 	haveSSRC  bool
+	// candidateCount is the candidate's consecutive packets, counted up
+	// to relatchPackets only, all the relatch rule asks, so a byte holds
+	// it.
+	candidateCount uint8
 }
 
 // readLoop receives into one per-session buffer until the socket is closed.
 func (s *Session) readLoop() {
 	defer close(s.readDone)
 	buf := make([]byte, receiveBufferSize)
+	// The parsed packet is the reader's, not the session's: it matters
+	// only while one datagram is handled (a shared socket has one for all
+	// its sessions). It is reused because parsing CSRCs or a header
+	// extension appends to its slices, which a fresh one would allocate.
+	var pkt rtp.Packet
 	for {
 		n, src, err := s.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) || s.closing.Load() {
+			if errors.Is(err, net.ErrClosed) || s.flag(flagClosing) {
 				return
 			}
 			// Transient (e.g. an ICMP error surfaced on the socket):
 			// keep receiving.
 			continue
 		}
-		s.handlePacket(buf[:n], src, s.e.now())
+		s.handlePacket(buf[:n], src, s.e.now(), &pkt)
 	}
 }
 
 // handlePacket validates one datagram and acts on it: telephone-events
 // become digits, any valid packet refreshes the inactivity clock and feeds
 // the symmetric-RTP latch, and on a bridged session audio and events go to
-// the other leg. It allocates nothing, for valid packets and garbage alike.
-func (s *Session) handlePacket(b []byte, src netip.AddrPort, now int64) {
+// the other leg. pkt is the reader's, parsed into afresh and not kept. It
+// allocates nothing, for valid packets and garbage alike.
+func (s *Session) handlePacket(b []byte, src netip.AddrPort, now int64, pkt *rtp.Packet) {
 	// Cheap checks first, so garbage never reaches the parser's error
 	// paths (which format errors and so allocate).
 	if len(b) < rtpHeaderSize || b[0]>>6 != 2 || len(b) < rtpHeaderSize+4*int(b[0]&0x0F) {
@@ -76,7 +87,6 @@ func (s *Session) handlePacket(b []byte, src netip.AddrPort, now int64) {
 		s.dropped.Add(1)
 		return
 	}
-	pkt := &s.rx.pkt
 	if err := pkt.Unmarshal(b); err != nil {
 		s.dropped.Add(1)
 		return
@@ -107,14 +117,14 @@ func (s *Session) handlePacket(b []byte, src netip.AddrPort, now int64) {
 		s.sock.learnSSRC(s, pkt.SSRC)
 	}
 	d := s.out.Load()
-	if isDTMF && d != nil && !s.keepDigits.Load() {
+	if isDTMF && d != nil && !s.flag(flagKeepDigits) {
 		d.pushEvent(pkt.Payload, pkt.Timestamp, pkt.Marker)
 	}
 	// The audio goes once into the session's ring, which the relay and the
 	// leg analyser both read: the analyser hears the same audio the other
 	// party would. Comfort noise and telephone-events are not audio to it
 	// (the slot counts them as silence).
-	if pt == audioPT && (d != nil || s.analysing.Load()) {
+	if pt == audioPT && (d != nil || s.flag(flagAnalysing)) {
 		s.ring.push(pkt.Payload, pkt.Timestamp, pt, s.analysisGen.Load())
 	}
 }
@@ -148,7 +158,7 @@ func (s *Session) telephoneEvent(ev TelephoneEvent, ts uint32) {
 func (s *Session) latch(src netip.AddrPort, now int64) {
 	rx := &s.rx
 	if gen := s.configGen.Load(); gen != rx.gen {
-		*rx = rxState{gen: gen, pkt: rx.pkt, haveEvent: rx.haveEvent, eventTS: rx.eventTS,
+		*rx = rxState{gen: gen, haveEvent: rx.haveEvent, eventTS: rx.eventTS,
 			ssrc: rx.ssrc, haveSSRC: rx.haveSSRC}
 	}
 	switch {
@@ -158,10 +168,10 @@ func (s *Session) latch(src netip.AddrPort, now int64) {
 		rx.candidateCount = 0
 		return
 	default:
-		if src == rx.candidate {
-			rx.candidateCount++
-		} else {
+		if src != rx.candidate {
 			rx.candidate, rx.candidateCount = src, 1
+		} else if rx.candidateCount < relatchPackets {
+			rx.candidateCount++
 		}
 		if rx.candidateCount < relatchPackets || now-rx.lastFromLatched < relatchQuiet {
 			return
@@ -169,7 +179,9 @@ func (s *Session) latch(src netip.AddrPort, now int64) {
 	}
 	s.mu.Lock()
 	if s.configGen.Load() == rx.gen { // no Configure in between
-		s.latched = src
+		if s.dest.IsValid() { // not on hold
+			s.dest = src
+		}
 		if s.sock != nil {
 			s.sock.latched(s, src)
 		}

@@ -33,7 +33,7 @@ type rxRing struct {
 	// Producer side, owned by the receive path: a frame being assembled
 	// from payloads that are not 160 bytes, allocated for the first such
 	// payload (most phones send 20 ms). Field order packs the struct: a
-	// Session must fit its size class (TestASessionFitsThe2048ByteSizeClass).
+	// Session must fit its size class (TestASessionFitsThe1792ByteSizeClass).
 	partial    *[FrameSize]byte
 	nextTS     uint32 // RTP timestamp that continues the partial frame
 	partialGen uint32 // analyser generation of the partial frame's first payload

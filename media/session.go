@@ -43,25 +43,24 @@ type Session struct {
 	seq           uint16
 	inactiveFired bool
 
-	// closing tells the pacer to drop the session from its list.
-	closing atomic.Bool
-	// evPending tells the pacer that telephone-events from the bridge wait
-	// in in; it sits beside closing, which the pacer reads on every tick.
-	evPending atomic.Bool
+	// flags are the session's lock-free booleans (flagClosing, ...), one
+	// word for all of them rather than a word each.
+	flags atomic.Uint32
 
 	mu sync.Mutex
 	// ssrc and port are fixed at creation. ssrc identifies every packet
 	// sent; the rest of the RTP header is built per packet from seq, ts,
 	// pt and marker, so no header is kept. port is a uint16, which every
 	// UDP port fits, to share a word with ssrc.
-	ssrc      uint32
-	port      uint16
-	sdpRemote netip.AddrPort
-	// sourceHint is the IP the phone's signalling came from
-	// (ExpectSourceIP); guarded by mu.
-	sourceHint netip.Addr
-	latched    netip.AddrPort // zero until the caller's RTP source is known
-	play       *player
+	ssrc uint32
+	port uint16
+	// dest is where the stream goes: the SDP address, replaced by the
+	// caller's RTP source once latched; zero while the SDP holds the call
+	// (no address or port 0). One field rather than both addresses, since
+	// nothing here needs the SDP address once a source is latched; the
+	// receive path keeps its own copy of the latched source (rxState).
+	dest netip.AddrPort
+	play *player
 
 	// nextFrameDue is the engine time the next frame is due, kept current
 	// by the pacer, so stopPlay knows whether that frame is already due.
@@ -71,11 +70,11 @@ type Session struct {
 	// been sent yet.
 	tail *[FrameSize]byte
 
-	// The bridge this session is a leg of, if any; in is the direction
-	// whose frames this session sends (the other leg's audio), and
-	// lastRelayed, below, says the previous frame was one of them.
-	bridge *Bridge
-	in     *bridgeDir
+	// in is the direction of the bridge this session is a leg of, if any,
+	// whose frames this session sends (the other leg's audio); in.br is
+	// the bridge. lastRelayed, below, says the previous frame was one of
+	// them.
+	in *bridgeDir
 
 	// The byte-sized state guarded by mu, side by side so that it packs
 	// into one word instead of padding out a word each.
@@ -99,39 +98,61 @@ type Session struct {
 	configGen atomic.Uint32
 	rx        rxState
 
-	lastRecv atomic.Int64
-	// quietAllowed suspends the inactivity check: a phone that holds the
-	// call may send no RTP at all (baresip does not), and that is not a
-	// vanished leg.
-	quietAllowed atomic.Bool
-	// keepDigits keeps this leg's key presses out of the bridge relay: an
-	// agent's feature codes are for the server, not the caller.
-	keepDigits                           atomic.Bool
+	lastRecv                             atomic.Int64
 	sent, received, dropped, digitsDrops atomic.Uint64
 
 	// Speech analysis (see analyse.go). alock is the lock of an, shared
-	// with every session this one was ever bridged to; analysing says a
-	// leg analyser wants received audio, analysisOn that the pacer has
-	// work for the slot; ring is the received audio on its way from the
-	// receive path to the pacer's slot.
+	// with every session this one was ever bridged to; ring is the
+	// received audio on its way from the receive path to the pacer's slot.
 	alock       atomic.Pointer[analysisLock]
 	an          sessionAnalysis
-	analysing   atomic.Bool
-	analysisOn  atomic.Bool
 	analysisGen atomic.Uint32
-	ring        rxRing
+	// closeOnce (12 bytes) follows analysisGen (4) so that together they
+	// fill two words instead of each padding out its last one.
+	closeOnce sync.Once
+	ring      rxRing
 
 	digits   chan byte
 	inactive chan struct{}
 	// onInactive runs once the inactivity timeout fired (OnInactive);
 	// guarded by mu.
 	onInactive func()
-	closedCh   chan struct{}
 	// readDone is closed when the receive goroutine of a session with a
 	// socket of its own ends; nil on a shared socket.
-	readDone  chan struct{}
-	closeOnce sync.Once
-	closeErr  error
+	readDone chan struct{}
+	closeErr error
+}
+
+// The bits of Session.flags.
+const (
+	// flagClosing tells the pacer to drop the session from its list.
+	flagClosing uint32 = 1 << iota
+	// flagEvPending tells the pacer that telephone-events from the bridge
+	// wait in in.
+	flagEvPending
+	// flagQuietAllowed suspends the inactivity check: a phone that holds
+	// the call may send no RTP at all (baresip does not), and that is not
+	// a vanished leg.
+	flagQuietAllowed
+	// flagKeepDigits keeps this leg's key presses out of the bridge relay:
+	// an agent's feature codes are for the server, not the caller.
+	flagKeepDigits
+	// flagAnalysing says a leg analyser wants received audio.
+	flagAnalysing
+	// flagAnalysisOn says the pacer has analysis work for the slot.
+	flagAnalysisOn
+)
+
+// flag reports whether flag f is set.
+func (s *Session) flag(f uint32) bool { return s.flags.Load()&f != 0 }
+
+// setFlag sets (on) or clears flag f, leaving the others as they are.
+func (s *Session) setFlag(f uint32, on bool) {
+	if on {
+		s.flags.Or(f)
+	} else {
+		s.flags.And(^f)
+	}
 }
 
 // SessionStats are one session's counters.
@@ -162,7 +183,6 @@ func newSession(e *Engine, callID string, conn *net.UDPConn, port int) *Session 
 		silence:  silencePCMU,
 		digits:   make(chan byte, digitBuffer),
 		inactive: make(chan struct{}),
-		closedCh: make(chan struct{}),
 	}
 	if conn != nil {
 		s.readDone = make(chan struct{})
@@ -188,9 +208,10 @@ func (s *Session) LocalPort() int { return int(s.port) }
 // SSRC may then be found by this IP too; the port-per-call transport
 // latches onto any source and needs no hint. Call it before Configure.
 func (s *Session) ExpectSourceIP(ip netip.Addr) {
-	s.mu.Lock()
-	s.sourceHint = ip.Unmap()
-	s.mu.Unlock()
+	if s.sock == nil {
+		return // a port of its own latches onto any source
+	}
+	s.sock.expectSourceIP(s, ip.Unmap())
 }
 
 // Configure sets where to send and how to encode, from the SDP offer/answer.
@@ -212,29 +233,19 @@ func (s *Session) Configure(remote netip.AddrPort, payloadType uint8, dtmfPayloa
 	if s.closed {
 		return ErrClosed
 	}
-	s.sdpRemote = remote
-	s.latched = netip.AddrPort{}
+	s.dest = netip.AddrPort{}
+	if remote.IsValid() && !remote.Addr().IsUnspecified() && remote.Port() != 0 {
+		s.dest = remote
+	}
 	s.pt = payloadType
 	s.silence = silenceByte(payloadType)
 	s.configGen.Add(1)
 	s.rxConfig.Store(uint32(payloadType) | uint32(dtmfPayloadType)<<8 | rxConfigured)
 	if s.sock != nil {
-		s.sock.configure(s, remote, s.sourceHint)
+		s.sock.configure(s, remote)
 	}
 	s.e.log.Debug("rtp configured", "call_id", s.callID, "remote", remote, "payload_type", payloadType)
 	return nil
-}
-
-// destination is where the next frame goes; the caller holds mu.
-func (s *Session) destination() netip.AddrPort {
-	r := s.sdpRemote
-	if !r.IsValid() || r.Addr().IsUnspecified() || r.Port() == 0 {
-		return netip.AddrPort{}
-	}
-	if s.latched.IsValid() {
-		return s.latched
-	}
-	return r
 }
 
 // Start joins the pacer: from now on one frame leaves every 20 ms until
@@ -402,14 +413,14 @@ func (s *Session) AllowQuiet(on bool) {
 	if !on {
 		s.lastRecv.Store(s.e.now())
 	}
-	s.quietAllowed.Store(on)
+	s.setFlag(flagQuietAllowed, on)
 }
 
 // KeepDigits (true) stops relaying the telephone-events this session
 // receives to the session it is bridged to; they are still reported on
 // Digits. An agent's feature codes are consumed by the server, never
 // heard by the caller.
-func (s *Session) KeepDigits(on bool) { s.keepDigits.Store(on) }
+func (s *Session) KeepDigits(on bool) { s.setFlag(flagKeepDigits, on) }
 
 // Inactive is closed once when no valid RTP has arrived for the engine's
 // InactivityTimeout since Start or the last packet. Sending continues; the
@@ -445,7 +456,7 @@ func (s *Session) fireInactive() {
 // Stats returns the session's counters and current destination.
 func (s *Session) Stats() SessionStats {
 	s.mu.Lock()
-	remote := s.destination()
+	remote := s.dest
 	s.mu.Unlock()
 	return SessionStats{
 		Sent:          s.sent.Load(),
@@ -470,7 +481,10 @@ func (s *Session) Close() error {
 		pl := s.play
 		s.play = nil
 		s.tailSet = false
-		br := s.bridge
+		var br *Bridge
+		if s.in != nil {
+			br = s.in.br
+		}
 		s.mu.Unlock()
 		if pl != nil {
 			pl.end(ErrClosed)
@@ -478,8 +492,7 @@ func (s *Session) Close() error {
 		if br != nil {
 			br.Close() // the other leg goes back to silence
 		}
-		s.closing.Store(true)
-		close(s.closedCh)
+		s.setFlag(flagClosing, true)
 		if s.sock != nil {
 			// The socket is the shard's; after remove no packet reaches
 			// the session, as after the read loop's end below.

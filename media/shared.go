@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pion/rtp"
 )
 
 // The shared transport (TransportShared): one UDP socket per pacer shard,
@@ -128,6 +130,10 @@ type sharedSocket struct {
 	// tables, so no packet is handed to it after Close returns.
 	handleMu sync.Mutex
 	targets  [recvBatch]*Session
+	// pkt is the datagram being handled, parsed: one per socket, not per
+	// session, as handleMu lets one datagram be handled at a time; reused,
+	// as Session.readLoop explains.
+	pkt rtp.Packet
 
 	unmatched atomic.Uint64
 	closing   atomic.Bool
@@ -164,9 +170,12 @@ func newSharedSocket(e *Engine, conn *net.UDPConn, port int) (*sharedSocket, err
 type demuxState struct {
 	remote  netip.AddrPort // SDP address, if one can be sent to
 	latched netip.AddrPort
-	waiting netip.Addr // key in byIP while the session waits for its first packet
-	// waitingHint is a second key in byIP: the IP its signalling came
-	// from, when the SDP names another (NAT).
+	// hint is the IP the phone's signalling came from (ExpectSourceIP).
+	// Only a shared socket uses it, so it is kept here rather than in
+	// every Session.
+	hint netip.Addr
+	// waitingHint is a second key in byIP: the hint as it was at
+	// Configure, when the SDP names another IP (NAT).
 	waitingHint netip.Addr
 	// waitSince is when it began to wait (engine clock): rule 3 holds for
 	// firstPacketWindow only.
@@ -174,6 +183,9 @@ type demuxState struct {
 	ssrc      uint32
 	haveSSRC  bool
 	gone      bool // closed: never enter the tables again
+	// waiting: the session waits for its first packet, under its SDP
+	// address's IP in byIP (remote changes only after unwait).
+	waiting bool
 }
 
 // add registers a new session and gives it its part of the tables.
@@ -184,10 +196,17 @@ func (k *sharedSocket) add(s *Session) {
 	k.mu.Unlock()
 }
 
+// expectSourceIP sets the session's hint for the next configure.
+func (k *sharedSocket) expectSourceIP(s *Session, ip netip.Addr) {
+	k.mu.Lock()
+	s.dm.hint = ip
+	k.mu.Unlock()
+}
+
 // configure points the session's SDP address at it and forgets its latch,
 // as Session.Configure does; the session waits for its first packet again.
 // The caller holds s.mu.
-func (k *sharedSocket) configure(s *Session, remote netip.AddrPort, hint netip.Addr) {
+func (k *sharedSocket) configure(s *Session, remote netip.AddrPort) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	d := s.dm
@@ -203,10 +222,11 @@ func (k *sharedSocket) configure(s *Session, remote netip.AddrPort, hint netip.A
 	if remote.IsValid() && !remote.Addr().IsUnspecified() && remote.Port() != 0 {
 		d.remote = remote
 		k.claimAddr(s, remote)
-		d.waiting = remote.Addr()
+		ip := remote.Addr()
+		d.waiting = true
 		d.waitSince = k.e.now()
-		k.byIP[d.waiting] = append(k.byIP[d.waiting], s)
-		if hint.IsValid() && !hint.IsUnspecified() && hint != d.waiting {
+		k.byIP[ip] = append(k.byIP[ip], s)
+		if hint := d.hint; hint.IsValid() && !hint.IsUnspecified() && hint != ip {
 			d.waitingHint = hint
 			k.byIP[hint] = append(k.byIP[hint], s)
 		}
@@ -324,9 +344,11 @@ func (k *sharedSocket) releaseAddr(s *Session, a netip.AddrPort, until int64) {
 // unwait takes s out of byIP. k.mu is held.
 func (k *sharedSocket) unwait(s *Session) {
 	d := s.dm
-	k.unwaitKey(s, d.waiting)
+	if d.waiting {
+		k.unwaitKey(s, d.remote.Addr())
+	}
 	k.unwaitKey(s, d.waitingHint)
-	d.waiting, d.waitingHint = netip.Addr{}, netip.Addr{}
+	d.waiting, d.waitingHint = false, netip.Addr{}
 }
 
 func (k *sharedSocket) unwaitKey(s *Session, ip netip.Addr) {
@@ -503,7 +525,7 @@ func (k *sharedSocket) dispatch(n int, now int64) {
 		}
 		k.targets[i] = nil
 		b, src := k.rd.packet(i)
-		s.handlePacket(b, src, now)
+		s.handlePacket(b, src, now, &k.pkt)
 	}
 	k.handleMu.Unlock()
 }

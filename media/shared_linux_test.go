@@ -26,6 +26,7 @@ type demuxRig struct {
 	k    *sharedSocket
 	ss   []*Session
 	srcs []netip.AddrPort
+	pkt  rtp.Packet // the per-call receive path's, as a reader's
 }
 
 func newDemuxRig(b *testing.B, tr Transport, n int) *demuxRig {
@@ -41,7 +42,7 @@ func newDemuxRig(b *testing.B, tr Transport, n int) *demuxRig {
 			s.Configure(src, PayloadPCMU, 101)
 		}
 		pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, SSRC: uint32(i)}, Payload: make([]byte, FrameSize)}).Marshal()
-		s.handlePacket(pkt, src, 0) // latch, learn the SSRC
+		s.handlePacket(pkt, src, 0, &r.pkt) // latch, learn the SSRC
 		r.ss = append(r.ss, s)
 		r.srcs = append(r.srcs, src)
 	}
@@ -63,7 +64,7 @@ func BenchmarkReceiveDemux(b *testing.B) {
 		pkt := audio(0)
 		b.ReportAllocs()
 		for b.Loop() {
-			r.ss[0].handlePacket(pkt, r.srcs[0], 0)
+			r.ss[0].handlePacket(pkt, r.srcs[0], 0, &r.pkt)
 		}
 	})
 	b.Run("shared", func(b *testing.B) {
@@ -105,6 +106,7 @@ func BenchmarkReceiveSocket(b *testing.B) {
 		s.Configure(far.addr(), PayloadPCMU, 0)
 		to := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 		buf := make([]byte, receiveBufferSize)
+		var rpkt rtp.Packet
 		b.ReportAllocs()
 		for b.Loop() {
 			b.StopTimer()
@@ -117,7 +119,7 @@ func BenchmarkReceiveSocket(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				s.handlePacket(buf[:n], src, 0)
+				s.handlePacket(buf[:n], src, 0, &rpkt)
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*recvBatch), "ns/packet")
@@ -247,7 +249,7 @@ func BenchmarkReceiveAnalysedFrame(b *testing.B) {
 					r.k.dispatch(len(r.ss), now)
 				} else {
 					for i, s := range r.ss {
-						s.handlePacket(pkts[i][f], r.srcs[i], now)
+						s.handlePacket(pkts[i][f], r.srcs[i], now, &r.pkt)
 					}
 				}
 				for _, s := range r.ss {
