@@ -16,28 +16,36 @@ func TestCallLoggerWritesWhatItsHandlerWouldInOrder(t *testing.T) {
 		}
 		return a
 	}
-	var direct, off bytes.Buffer
-	logs := []*slog.Logger{
-		slog.New(slog.NewTextHandler(&direct, &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: noTime})),
-		callLogger(slog.New(slog.NewTextHandler(&off, &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: noTime}))),
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: noTime}
+	for _, format := range []struct {
+		name string
+		new  func(*bytes.Buffer) slog.Handler
+	}{
+		{"text", func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, opts) }},
+		{"json", func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, opts) }},
+	} {
+		var direct, off bytes.Buffer
+		logs := []*slog.Logger{slog.New(format.new(&direct)), callLogger(slog.New(format.new(&off)))}
+		for _, l := range logs {
+			c := l.With("call_id", "c1")
+			c.Info("caller connected to agent", "agent", "1001", "queue", "sales")
+			c.Debug("not at this level")
+			c.WithGroup("rtp").Warn("late", "ms", 21)
+			c.With("leg", "agent").WithGroup("rtp").With("port", 4000).Warn("late", "ms", 22)
+			c.Error("journal event lost", "error", context.Canceled)
+		}
+		if off.String() != direct.String() {
+			t.Fatalf("%s through the call logger:\n%s\nthe handler itself:\n%s", format.name, off.String(), direct.String())
+		}
+		if n := strings.Count(off.String(), "\n"); n != 4 {
+			t.Fatalf("%s: %d lines, want 4 (Debug is below the level):\n%s", format.name, n, off.String())
+		}
 	}
-	for _, l := range logs {
-		c := l.With("call_id", "c1")
-		c.Info("caller connected to agent", "agent", "1001", "queue", "sales")
-		c.Debug("not at this level")
-		c.WithGroup("rtp").Warn("late", "ms", 21)
-		c.Error("journal event lost", "error", context.Canceled)
-	}
-	if off.String() != direct.String() {
-		t.Fatalf("through the call logger:\n%s\nthe handler itself:\n%s", off.String(), direct.String())
-	}
-	if n := strings.Count(off.String(), "\n"); n != 3 {
-		t.Fatalf("%d lines, want 3 (Debug is below the level):\n%s", n, off.String())
-	}
-	if logs[1].Enabled(context.Background(), slog.LevelDebug) {
+	call := callLogger(slog.New(slog.NewTextHandler(&bytes.Buffer{}, opts)))
+	if call.Enabled(context.Background(), slog.LevelDebug) {
 		t.Error("Debug enabled through the call logger; the handler's level is Info")
 	}
-	if again := callLogger(logs[1]); again != logs[1] {
+	if again := callLogger(call); again != call {
 		t.Error("callLogger wrapped its own logger again")
 	}
 }
