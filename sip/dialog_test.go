@@ -73,6 +73,18 @@ func respond(req, status, extra, body string) string {
 		"\r\n" + extra + "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
 }
 
+// waitAnswerAside follows the leg to its answer from a goroutine, so the
+// test can play the phone; the channel gets WaitAnswer's result.
+func waitAnswerAside(o *OutboundCall) <-chan error {
+	answered := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		answered <- o.WaitAnswer(ctx, nil)
+	}()
+	return answered
+}
+
 // The agent's leg is a dialog hotline keeps as a few strings once the
 // phone has answered; what the phone sees must be what RFC 3261 asks of
 // the UAC: the ACK and every later request go to the 2xx's Contact along
@@ -85,12 +97,7 @@ func TestAgentLegDialogFollowsThePhones2xx(t *testing.T) {
 	h := hotlineServer(t)
 	o := dialPhone(t, h, netip.MustParseAddrPort(p.addr()))
 	tx := o.tx
-	answered := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		answered <- o.WaitAnswer(ctx, nil)
-	}()
+	answered := waitAnswerAside(o)
 	invite, hotline := p.read("the INVITE")
 	if !strings.HasPrefix(invite, "INVITE sip:1001@"+p.addr()) {
 		t.Fatalf("not an INVITE to the phone:\n%s", invite)
@@ -276,12 +283,7 @@ func TestACallersLegAndItsDialogFitTheirSizeClasses(t *testing.T) {
 func TestA2xxWithoutToEndsTheAgentLegWithAnError(t *testing.T) {
 	p := newRawPhone(t)
 	o := dialPhone(t, hotlineServer(t), netip.MustParseAddrPort(p.addr()))
-	answered := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		answered <- o.WaitAnswer(ctx, nil)
-	}()
+	answered := waitAnswerAside(o)
 	invite, hotline := p.read("the INVITE")
 	ok := respond(invite, "200 OK", "Contact: <sip:1001@"+p.addr()+">\r\n", "")
 	ok = strings.Replace(ok, "\r\nTo: "+headerValue(ok, "To"), "", 1)
